@@ -1,0 +1,106 @@
+/* binary_t.h -- BCE-with-logits and sigmoid focal kernels for one dtype (math in binary.c). */
+
+/* a * v, but 0 when a == 0 (so 0 * inf := 0) */
+#define FC_XMUL(a, v) ((a) != 0 ? (a) * (v) : 0)
+
+FC_SIMD_CLONES
+static double FC(bce_row)(const FC(loss_ctx) *k, int64_t i) {
+    const int64_t c = k->c;
+    const fastce_options *o = k->o;
+    const T *x = k->x + i * k->rs, *t = k->t + i * k->trs;
+    const double *pw = o->pos_weight;
+    const double *w = o->weight ? o->weight + i * o->weight_row_stride : NULL;
+    const int64_t wcs = o->weight_col_stride;
+    T *g = k->grad ? k->grad + i * k->grs : NULL;
+    double *el = k->elem_loss ? k->elem_loss + i * c : NULL;
+    const T sc = (T)k->scale;
+    double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t j = 0; j < c; j++) {
+        const T xv = x[j], tv = t[j];
+        const T e = FC_EXP(-(xv < 0 ? -xv : xv)), L = FC_LOG1P(e), inv = (T)1 / ((T)1 + e);
+        const T sp = (xv > 0 ? xv : (T)0) + L, spn = (xv < 0 ? -xv : (T)0) + L;
+        const T sig = xv >= 0 ? inv : e * inv, sign = xv >= 0 ? e * inv : inv;
+        const T pwt = pw ? (T)pw[j] * tv : tv, nt = (T)1 - tv;
+        const T wv = w ? (T)w[j * wcs] : (T)1;
+        const T l = wv * (FC_XMUL(pwt, spn) + FC_XMUL(nt, sp));
+        if (g) g[j] = sc * wv * (nt * sig - pwt * sign);
+        if (el) el[j] = (double)l;
+        acc += (double)l;
+    }
+    return acc;
+}
+
+/* one sigmoid-focal element; `gamma2` selects the gamma == 2 fast path */
+static inline T FC(sfl_elem)(T xv, T tv, double alpha, double gamma, int gamma2, T *gout) {
+    const T e = FC_EXP(-(xv < 0 ? -xv : xv)), L = FC_LOG1P(e), inv = (T)1 / ((T)1 + e);
+    const T sp = (xv > 0 ? xv : (T)0) + L, spn = (xv < 0 ? -xv : (T)0) + L;
+    const T p = xv >= 0 ? inv : e * inv, pn = xv >= 0 ? e * inv : inv, nt = (T)1 - tv;
+    const T ce = FC_XMUL(tv, spn) + FC_XMUL(nt, sp);
+    const T mm = p * nt + pn * tv;
+    const T mg = gamma2 ? mm * mm : (T)fc_pow_gamma((double)mm, gamma);
+    const T at = alpha >= 0 ? (T)alpha * tv + (T)(1 - alpha) * nt : (T)1;
+    const T r = mm > 0 ? p * pn / mm : (T)1;
+    *gout = at * ((p * nt - pn * tv) * mg + (T)gamma * ce * mg * ((T)1 - 2 * tv) * r);
+    return at * ce * mg;
+}
+
+FC_SIMD_CLONES
+static double FC(sfl_row)(const FC(loss_ctx) *k, int64_t i) {
+    const int64_t c = k->c;
+    const fastce_options *o = k->o;
+    const T *x = k->x + i * k->rs, *t = k->t + i * k->trs;
+    T *g = k->grad ? k->grad + i * k->grs : NULL;
+    double *el = k->elem_loss ? k->elem_loss + i * c : NULL;
+    const T sc = (T)k->scale;
+    const double alpha = o->alpha, gamma = o->gamma;
+    double acc = 0.0;
+    T gv;
+    if (gamma == 2.0) {
+#pragma omp simd reduction(+ : acc) private(gv)
+        for (int64_t j = 0; j < c; j++) {
+            const T l = FC(sfl_elem)(x[j], t[j], alpha, 2.0, 1, &gv);
+            if (g) g[j] = sc * gv;
+            if (el) el[j] = (double)l;
+            acc += (double)l;
+        }
+    } else {
+        for (int64_t j = 0; j < c; j++) {
+            const T l = FC(sfl_elem)(x[j], t[j], alpha, gamma, 0, &gv);
+            if (g) g[j] = sc * gv;
+            if (el) el[j] = (double)l;
+            acc += (double)l;
+        }
+    }
+    return acc;
+}
+
+static int FC(elementwise)(const T *x, int64_t n, int64_t c, int64_t rs, const T *t, int64_t trs,
+                           const fastce_options *opt, double *loss, T *grad, int64_t grs,
+                           FC(row_fn) fn) {
+    fastce_options o;
+    int st = FC(check_loss_args)(x, n, c, rs, NULL, t, trs, opt, &o, loss, grad, grs);
+    if (st) return st;
+    if (o.weight && (st = fc_check_matrix(o.weight, n, 1, o.weight_row_stride, 0))) return st;
+    if (o.weight && (o.weight_col_stride < 0 ||
+                     (c > 1 && o.weight_col_stride > (INT64_MAX - (n > 0 ? (n - 1) * o.weight_row_stride : 0)) / (c - 1))))
+        return FASTCE_ERR_BAD_SIZE;
+    const double count = (double)n * (double)c;
+    FC(loss_ctx) k = {x, rs, c, NULL, t, trs, &o, fc_grad_scale(o.reduction, count), 0.0, grad,
+                      grs, o.reduction == FASTCE_REDUCTION_NONE ? loss : NULL};
+    return FC(run_rows)(&k, fn, n, count, loss);
+}
+
+int FC(fastce_binary_cross_entropy)(const T *x, int64_t n, int64_t c, int64_t rs, const T *t,
+                                    int64_t trs, const fastce_options *opt, double *loss,
+                                    T *grad, int64_t grs) {
+    return FC(elementwise)(x, n, c, rs, t, trs, opt, loss, grad, grs, FC(bce_row));
+}
+
+int FC(fastce_sigmoid_focal_loss)(const T *x, int64_t n, int64_t c, int64_t rs, const T *t,
+                                  int64_t trs, const fastce_options *opt, double *loss, T *grad,
+                                  int64_t grs) {
+    return FC(elementwise)(x, n, c, rs, t, trs, opt, loss, grad, grs, FC(sfl_row));
+}
+
+#undef FC_XMUL

@@ -1,0 +1,6 @@
+/* Template parameters for float32 kernels; undone by dtype_end.h. */
+#define T float
+#define FC(name) name##_f32
+#define FC_EXP expf
+#define FC_LOG1P log1pf
+#define FC_T_INF ((float)INFINITY)

@@ -1,0 +1,111 @@
+/*
+ * internal.h -- what every translation unit of the fastce C core shares.
+ *
+ * Design note (read this first)
+ * -----------------------------
+ * - Each public function validates everything (fc_check_* below), then runs a
+ *   parallel loop over fixed-size BLOCKS of rows. A block is handled by one
+ *   thread, its rows in order; per-block float64 partial sums are combined in
+ *   block order afterwards. The block size depends only on (n_rows,
+ *   n_classes), never on the thread count, so every result is bit-identical
+ *   for any number of threads (and there is no racy shared accumulator).
+ * - Per row, the logits are read once into cache: pass 1 the max, pass 2 the
+ *   exponentials (stored into the output/gradient row when one is wanted, so
+ *   exp is evaluated once per element) with a float64 sum, pass 3 the
+ *   gradient. Rows of up to ~64k float32 classes stay in L2.
+ * - Vectorised exp/log1p come from glibc's libmvec: the scalar functions are
+ *   redeclared with `omp declare simd` (below) and the hot loops carry
+ *   `omp simd`; with -fno-math-errno (never -ffast-math: inf/NaN keep their
+ *   IEEE meaning) GCC then calls the SIMD variants. FC_SIMD_CLONES compiles
+ *   each row primitive for AVX-512, AVX2 and baseline x86-64 and picks one at
+ *   load time.
+ * - Per-dtype code is written once in *_t.h templates included for float and
+ *   double (T, FC(name) and the math-function macros are set by dtype_*.h).
+ */
+#ifndef FASTCE_INTERNAL_H
+#define FASTCE_INTERNAL_H
+
+#define FASTCE_BUILDING_LIBRARY 1
+#include "fastce.h"
+
+#include <math.h>   /* exp, log, log1p, expm1, pow, INFINITY */
+#include <stddef.h> /* size_t */
+#include <stdint.h> /* int64_t, INT64_MAX */
+#include <stdlib.h> /* malloc, free */
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* --- vectorised libm (glibc libmvec) ------------------------------------ */
+#if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+double exp(double);
+#if __GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35)
+#pragma omp declare simd notinbranch
+float log1pf(float);
+#pragma omp declare simd notinbranch
+double log1p(double);
+#endif
+#define FC_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FC_SIMD_CLONES
+#endif
+
+#define FC_RESTRICT restrict
+
+/* the *_t.h templates define helpers that not every translation unit uses */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+/* --- threads --------------------------------------------------------------- */
+/* Below this many elements a call stays on the calling thread: waking an
+ * OpenMP team costs more than the work (measured in bench/, see README). */
+#define FC_PAR_MIN_ELEMS ((int64_t)1 << 15)
+
+int fc_threads_for(const fastce_options *o, int64_t n_rows, int64_t n_classes, int64_t n_blocks);
+
+/* --- blocks: the unit of deterministic reduction ----------------------------- */
+/* Rows per block: about FC_BLOCK_ELEMS elements, at least 1 row. */
+#define FC_BLOCK_ELEMS ((int64_t)1 << 14)
+static inline int64_t fc_block_rows(int64_t n_classes) {
+    int64_t r = n_classes > 0 ? FC_BLOCK_ELEMS / n_classes : FC_BLOCK_ELEMS;
+    return r > 0 ? r : 1;
+}
+static inline int64_t fc_n_blocks(int64_t n_rows, int64_t block_rows) {
+    return (n_rows + block_rows - 1) / block_rows;
+}
+/* Sum partial[0..n) in order (the fixed combination order). */
+double fc_sum_ordered(const double *partial, int64_t n);
+
+/* --- validation ---------------------------------------------------------- */
+/* Copy *opt (or the defaults) into *o and check the common fields. */
+int fc_resolve_options(const fastce_options *opt, fastce_options *o);
+/* A (n_rows, n_classes) array with rows `row_stride` elements apart: sizes and
+ * strides non-negative, extent representable, pointer non-NULL if non-empty.
+ * `writable` rows must not overlap each other. */
+int fc_check_matrix(const void *p, int64_t n_rows, int64_t n_classes, int64_t row_stride,
+                    int writable);
+/* n values all finite (NULL is allowed: absent). */
+int fc_check_finite(const double *v, int64_t n);
+/* Loss output pointer and its length by reduction. */
+int fc_check_loss_out(const double *loss, int reduction);
+
+/* Gradient scale of a reduction: 1 / denominator for MEAN (0 if the
+ * denominator is 0, so that an empty mean has a zero gradient), else 1. */
+static inline double fc_grad_scale(int reduction, double denominator) {
+    if (reduction != FASTCE_REDUCTION_MEAN) return 1.0;
+    return denominator != 0.0 ? 1.0 / denominator : 0.0;
+}
+
+/* Focal modulating factor helpers (double): q^gamma with exact fast paths. */
+static inline double fc_pow_gamma(double q, double gamma) {
+    if (gamma == 2.0) return q * q;
+    if (gamma == 1.0) return q;
+    if (gamma == 0.0) return 1.0;
+    if (gamma == 3.0) return q * q * q;
+    return pow(q, gamma);
+}
+
+#endif /* FASTCE_INTERNAL_H */

@@ -1,0 +1,94 @@
+/*
+ * loss_t.h -- the row driver shared by every loss, for one dtype.
+ *
+ * A loss supplies a row function computing one row's loss (and, when
+ * k->grad is set, that row's gradient); run_rows calls it over fixed blocks
+ * of rows in parallel and reduces deterministically (see internal.h).
+ */
+typedef struct FC(loss_ctx) {
+    const T *x;              /* logits, rows rs apart */
+    int64_t rs, c;
+    const int64_t *y;        /* class-index targets, or NULL */
+    const T *t;              /* probability / binary targets, rows trs apart, or NULL */
+    int64_t trs;
+    const fastce_options *o;
+    double scale;            /* gradient scale of the reduction */
+    double wsum;             /* sum of class weights (label smoothing) */
+    T *grad;                 /* gradient rows grs apart, or NULL */
+    int64_t grs;
+    double *elem_loss;       /* elementwise losses for REDUCTION_NONE, or NULL */
+} FC(loss_ctx);
+
+typedef double (*FC(row_fn))(const FC(loss_ctx) *k, int64_t i);
+
+/* Fill the loss output: per-row losses (NONE, unless the row function writes
+ * elementwise ones itself) or the block-ordered sum, divided by `denominator`
+ * for MEAN. */
+static int FC(run_rows)(const FC(loss_ctx) *k, FC(row_fn) fn, int64_t n, double denominator,
+                        double *loss) {
+    const int red = k->o->reduction;
+    const int64_t br = fc_block_rows(k->c), nb = fc_n_blocks(n, br);
+    double *partial = NULL;
+    if (red != FASTCE_REDUCTION_NONE && nb > 0) {
+        partial = (double *)malloc((size_t)nb * sizeof(double));
+        if (!partial) return FASTCE_ERR_ALLOC;
+    }
+    const int nt = fc_threads_for(k->o, n, k->c, nb);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t lo = b * br, hi = lo + br < n ? lo + br : n;
+        double acc = 0.0;
+        for (int64_t i = lo; i < hi; i++) {
+            double l = fn(k, i);
+            if (red == FASTCE_REDUCTION_NONE) {
+                if (!k->elem_loss) loss[i] = l;
+            } else {
+                acc += l;
+            }
+        }
+        if (partial) partial[b] = acc;
+    }
+    if (red != FASTCE_REDUCTION_NONE) {
+        double total = partial ? fc_sum_ordered(partial, nb) : 0.0;
+        free(partial);
+        loss[0] = red == FASTCE_REDUCTION_MEAN ? total / denominator : total;
+    }
+    return FASTCE_OK;
+}
+
+/* Class-index targets: every target is ignore_index or in [0, c); returns
+ * the MEAN denominator sum_{i not ignored} w[y_i] (w = NULL: count) in
+ * *denominator. Serial, in row order. */
+static int FC(check_index_targets)(const int64_t *y, int64_t n, int64_t c, int64_t ignore_index,
+                                   const double *w, double *denominator) {
+    double d = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t yi = y[i];
+        if (yi == ignore_index) continue;
+        if (yi < 0 || yi >= c) return FASTCE_ERR_TARGET_OUT_OF_RANGE;
+        d += w ? w[yi] : 1.0;
+    }
+    *denominator = d;
+    return FASTCE_OK;
+}
+
+/* Common checks of a loss call: options, logits, target(s), gradient, loss. */
+static int FC(check_loss_args)(const T *x, int64_t n, int64_t c, int64_t rs, const int64_t *y,
+                               const T *t, int64_t trs, const fastce_options *opt,
+                               fastce_options *o, const double *loss, const T *grad,
+                               int64_t grs) {
+    int st = fc_resolve_options(opt, o);
+    if (st) return st;
+    if ((st = fc_check_matrix(x, n, c, rs, 0))) return st;
+    if (n > 0 && c == 0) return FASTCE_ERR_BAD_SIZE;
+    if (y == NULL && t == NULL && n > 0) return FASTCE_ERR_NULL_POINTER;
+    if (t && (st = fc_check_matrix(t, n, c, trs, 0))) return st;
+    if (trs < 0) return FASTCE_ERR_BAD_SIZE;
+    if (grad && (st = fc_check_matrix(grad, n, c, grs, 1))) return st;
+    if (grs < 0) return FASTCE_ERR_BAD_SIZE;
+    if ((st = fc_check_loss_out(loss, o->reduction))) return st;
+    if ((st = fc_check_finite(o->class_weight, c))) return st;
+    if ((st = fc_check_finite(o->class_alpha, c))) return st;
+    if ((st = fc_check_finite(o->pos_weight, c))) return st;
+    return FASTCE_OK;
+}

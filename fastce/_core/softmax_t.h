@@ -1,0 +1,54 @@
+/* softmax_t.h -- the softmax-family drivers for one dtype (see softmax.c). */
+
+int FC(fastce_log_softmax)(const T *x, int64_t n, int64_t c, int64_t rs, T *out, int64_t ors,
+                           const fastce_options *opt) {
+    fastce_options o;
+    int st = fc_check_softmax_args(x, n, c, rs, out, ors, opt, &o);
+    if (st || n == 0 || c == 0) return st;
+    int nt = fc_threads_for(&o, n, c, n);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t i = 0; i < n; i++) {
+        const T *xi = x + i * rs;
+        T *oi = out + i * ors;
+        T m = FC(row_max)(xi, c);
+        double s = FC(row_sumexp)(xi, c, m);
+        FC(row_log_softmax)(xi, c, m, (T)log(s), oi);
+    }
+    return FASTCE_OK;
+}
+
+int FC(fastce_softmax)(const T *x, int64_t n, int64_t c, int64_t rs, T *out, int64_t ors,
+                       const fastce_options *opt) {
+    fastce_options o;
+    int st = fc_check_softmax_args(x, n, c, rs, out, ors, opt, &o);
+    if (st || n == 0 || c == 0) return st;
+    int nt = fc_threads_for(&o, n, c, n);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t i = 0; i < n; i++) {
+        const T *xi = x + i * rs;
+        T *oi = out + i * ors;
+        T m = FC(row_max)(xi, c);
+        double s = FC(row_sumexp_store)(xi, c, m, oi);
+        FC(row_scale)(oi, c, (T)(1.0 / s));
+    }
+    return FASTCE_OK;
+}
+
+int FC(fastce_logsumexp)(const T *x, int64_t n, int64_t c, int64_t rs, T *out,
+                         const fastce_options *opt) {
+    fastce_options o;
+    int st = fc_resolve_options(opt, &o);
+    if (st) return st;
+    if ((st = fc_check_matrix(x, n, c, rs, 0))) return st;
+    if ((st = fc_check_matrix(out, n, 1, 1, 1))) return st;
+    if (n == 0) return FASTCE_OK;
+    int nt = fc_threads_for(&o, n, c, n);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t i = 0; i < n; i++) {
+        const T *xi = x + i * rs;
+        T m = FC(row_max)(xi, c);
+        double s = FC(row_sumexp)(xi, c, m);
+        out[i] = (T)FC(row_lse)(xi, c, m, s);
+    }
+    return FASTCE_OK;
+}
