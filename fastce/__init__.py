@@ -1,1 +1,46 @@
-# placeholder, being written
+"""fastce: fast, numerically stable softmax-family losses and their gradients on CPUs.
+
+Functions: log_softmax, softmax, logsumexp, cross_entropy, binary_cross_entropy,
+focal_loss, sigmoid_focal_loss (each with backend=None|"cython"|"numba"|"numpy"),
+set_num_threads/get_num_threads, Scorer (streaming scoring), get_include/get_lib_dir
+(the C API). `import fastce` loads the compiled core but never Numba.
+"""
+from __future__ import annotations
+
+import os as _os
+
+try:
+    from fastce._cython import _core as _ccore  # noqa: F401  (the compiled core)
+except ImportError as _exc:  # pragma: no cover - only in an unbuilt source tree
+    _here = _os.path.dirname(__file__)
+    if _os.path.exists(_os.path.join(_here, "_core", "api.c")) and not _os.path.exists(
+            _os.path.join(_here, "libfastce.so")):
+        raise ImportError(
+            "fastce's compiled core is not built: you are importing the fastce source tree "
+            f"({_here}). Install the package first (`pip install .`, or for development "
+            "`pip install -e . --no-build-isolation -Cbuild-dir=build/dev`) and run Python "
+            "from outside the repository (or use `python -P`, or pytest with "
+            f"--import-mode=importlib). Original error: {_exc}") from _exc
+    raise
+
+from fastce._api import (binary_cross_entropy, cross_entropy, focal_loss, log_softmax,
+                         logsumexp, sigmoid_focal_loss, softmax)
+from fastce._backends import available as available_backends
+from fastce._config import get_num_threads, set_num_threads
+from fastce._score import Scorer
+
+__version__ = "0.1.0"
+
+__all__ = ["log_softmax", "softmax", "logsumexp", "cross_entropy", "binary_cross_entropy",
+           "focal_loss", "sigmoid_focal_loss", "set_num_threads", "get_num_threads",
+           "available_backends", "Scorer", "get_include", "get_lib_dir", "__version__"]
+
+
+def get_include() -> str:
+    """The folder holding fastce.h (like numpy.get_include())."""
+    return _os.path.join(_os.path.dirname(__file__), "include")
+
+
+def get_lib_dir() -> str:
+    """The folder holding libfastce.so and fastce.pc."""
+    return _os.path.dirname(__file__)
