@@ -29,6 +29,18 @@ static volatile int fc_default_threads = 0;
 
 void fastce_set_num_threads(int n_threads) { fc_default_threads = n_threads > 0 ? n_threads : 0; }
 
+/* GNU OpenMP's thread pool does not survive fork(): a forked child that
+ * starts a parallel region hangs. The child therefore runs single-threaded
+ * (a team of one never touches the inherited pool). */
+static volatile int fc_forked_child = 0;
+#if defined(__unix__) && defined(_OPENMP)
+#include <pthread.h>
+static void fc_atfork_child(void) { fc_forked_child = 1; }
+__attribute__((constructor)) static void fc_register_atfork(void) {
+    pthread_atfork(NULL, NULL, fc_atfork_child);
+}
+#endif
+
 static int fc_omp_max_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -45,7 +57,7 @@ int fastce_get_num_threads(void) {
 
 int fc_threads_for(const fastce_options *o, int64_t n_rows, int64_t n_classes, int64_t n_blocks) {
     int nt = o->n_threads > 0 ? o->n_threads : fastce_get_num_threads();
-    if (n_rows * n_classes < FC_PAR_MIN_ELEMS) return 1;
+    if (fc_forked_child || n_rows * n_classes < FC_PAR_MIN_ELEMS) return 1;
     if ((int64_t)nt > n_blocks) nt = (int)n_blocks;
     return nt > 0 ? nt : 1;
 }
