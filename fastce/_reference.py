@@ -14,18 +14,30 @@ import numpy as np
 _RED = ("none", "mean", "sum")
 
 
-def _lse(x):
-    """Row-wise log-sum-exp in float64 (all -inf row -> -inf, +inf -> +inf)."""
+def _shifted(x):
+    """Row-wise (x - m, log(sum(exp(x - m)))) in float64, m = the row max (0 where not finite)."""
     m = np.max(x, axis=1, keepdims=True) if x.shape[1] else np.full((x.shape[0], 1), -np.inf)
     m = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return (np.log(np.sum(np.exp(x - m), axis=1, keepdims=True)) + m)[:, 0]
+        d = x - m
+        return d, m[:, 0], np.log(np.sum(np.exp(d), axis=1))
+
+
+def _lse(x):
+    """Row-wise log-sum-exp in float64 (all -inf row -> -inf, +inf -> +inf)."""
+    _, m, ls = _shifted(x)
+    return ls + m
 
 
 def _log_softmax(x):
+    """(x - m) - log(sum(exp(x - m))): shifted first, so two equal huge maxima give -log 2;
+    a row whose max is +inf is all NaN (as the formula and torch give), an all -inf row too."""
     x = np.asarray(x, dtype=np.float64)
+    d, m, ls = _shifted(x)
     with np.errstate(invalid="ignore"):
-        return x - _lse(x)[:, None]
+        lp = d - ls[:, None]
+    lp[ls == np.inf] = np.nan
+    return lp
 
 
 def _xmul(a, v):
