@@ -9,6 +9,15 @@ from __future__ import annotations
 
 import os as _os
 
+# GNU OpenMP reads its wait policy once, when libgomp loads (next import).
+# Its default busy-waiting lets idle workers spin on a vCPU that, on small
+# shared machines, is often the sibling of the one doing the work, and a
+# worker the OS has descheduled stalls a whole call for a time slice. PASSIVE
+# workers sleep instead (wake-up ~tens of us, far below the work of a call
+# that uses threads: see FC_PAR_MIN_ELEMS in fastce/_core/internal.h).
+# A value the user set is kept.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:
     from fastce._cython import _core as _ccore  # noqa: F401  (the compiled core)
 except ImportError as _exc:  # pragma: no cover - only in an unbuilt source tree

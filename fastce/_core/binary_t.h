@@ -3,32 +3,14 @@
 /* a * v, but 0 when a == 0 (so 0 * inf := 0) */
 #define FC_XMUL(a, v) ((a) != 0 ? (a) * (v) : 0)
 
-FC_SIMD_CLONES
-static double FC(bce_row)(const FC(loss_ctx) *k, int64_t i) {
-    const int64_t c = k->c;
-    const fastce_options *o = k->o;
-    const T *x = k->x + i * k->rs, *t = k->t + i * k->trs;
-    const double *pw = o->pos_weight;
-    const double *w = o->weight ? o->weight + i * o->weight_row_stride : NULL;
-    const int64_t wcs = o->weight_col_stride;
-    T *g = k->grad ? k->grad + i * k->grs : NULL;
-    double *el = k->elem_loss ? k->elem_loss + i * c : NULL;
-    const T sc = (T)k->scale;
-    double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t j = 0; j < c; j++) {
-        const T xv = x[j], tv = t[j];
-        const T e = FC_EXP(-(xv < 0 ? -xv : xv)), L = FC_LOG1P(e), inv = (T)1 / ((T)1 + e);
-        const T sp = (xv > 0 ? xv : (T)0) + L, spn = (xv < 0 ? -xv : (T)0) + L;
-        const T sig = xv >= 0 ? inv : e * inv, sign = xv >= 0 ? e * inv : inv;
-        const T pwt = pw ? (T)pw[j] * tv : tv, nt = (T)1 - tv;
-        const T wv = w ? (T)w[j * wcs] : (T)1;
-        const T l = wv * (FC_XMUL(pwt, spn) + FC_XMUL(nt, sp));
-        if (g) g[j] = sc * wv * (nt * sig - pwt * sign);
-        if (el) el[j] = (double)l;
-        acc += (double)l;
-    }
-    return acc;
+/* one BCE element: returns the loss, *gout the gradient (before the reduction scale) */
+static inline T FC(bce_elem)(T xv, T tv, T pw, T wv, T *gout) {
+    const T e = FC_EXP(-(xv < 0 ? -xv : xv)), L = FC_LOG1P(e), inv = (T)1 / ((T)1 + e);
+    const T sp = (xv > 0 ? xv : (T)0) + L, spn = (xv < 0 ? -xv : (T)0) + L;
+    const T sig = xv >= 0 ? inv : e * inv, sign = xv >= 0 ? e * inv : inv;
+    const T pwt = pw * tv, nt = (T)1 - tv;
+    *gout = wv * (nt * sig - pwt * sign);
+    return wv * (FC_XMUL(pwt, spn) + FC_XMUL(nt, sp));
 }
 
 /* one sigmoid-focal element; `gamma2` selects the gamma == 2 fast path */
@@ -45,6 +27,65 @@ static inline T FC(sfl_elem)(T xv, T tv, double alpha, double gamma, int gamma2,
     return at * ce * mg;
 }
 
+/* The elementwise loop over one row with ELEM(j, &gv) giving element j's loss,
+ * specialised on which outputs exist so that the loop body has no branches
+ * (GCC vectorises it then). Accumulates the row's loss into `acc`. */
+#define FC_ELEMENTWISE_LOOP(ELEM)                                                  \
+    do {                                                                          \
+        T gv_;                                                                    \
+        if (g && el) {                                                            \
+            _Pragma("omp simd reduction(+ : acc) private(gv_)")                   \
+            for (int64_t j = 0; j < c; j++) {                                     \
+                const T l_ = ELEM(j, &gv_);                                       \
+                g[j] = sc * gv_;                                                  \
+                el[j] = (double)l_;                                               \
+                acc += (double)l_;                                                \
+            }                                                                     \
+        } else if (g) {                                                           \
+            _Pragma("omp simd reduction(+ : acc) private(gv_)")                   \
+            for (int64_t j = 0; j < c; j++) {                                     \
+                const T l_ = ELEM(j, &gv_);                                       \
+                g[j] = sc * gv_;                                                  \
+                acc += (double)l_;                                                \
+            }                                                                     \
+        } else if (el) {                                                          \
+            _Pragma("omp simd reduction(+ : acc) private(gv_)")                   \
+            for (int64_t j = 0; j < c; j++) {                                     \
+                const T l_ = ELEM(j, &gv_);                                       \
+                el[j] = (double)l_;                                               \
+                acc += (double)l_;                                                \
+            }                                                                     \
+        } else {                                                                  \
+            _Pragma("omp simd reduction(+ : acc) private(gv_)")                   \
+            for (int64_t j = 0; j < c; j++) acc += (double)ELEM(j, &gv_);         \
+        }                                                                         \
+    } while (0)
+
+FC_SIMD_CLONES
+static double FC(bce_row)(const FC(loss_ctx) *k, int64_t i) {
+    const int64_t c = k->c;
+    const fastce_options *o = k->o;
+    const T *x = k->x + i * k->rs, *t = k->t + i * k->trs;
+    const double *pw = k->pos_weight; /* never NULL here: ones when absent */
+    const double *w = o->weight ? o->weight + i * o->weight_row_stride : NULL;
+    const int64_t wcs = o->weight_col_stride;
+    T *g = k->grad ? k->grad + i * k->grs : NULL;
+    double *el = k->elem_loss ? k->elem_loss + i * c : NULL;
+    const T sc = (T)k->scale;
+    double acc = 0.0;
+    if (!w || wcs == 0) { /* one weight for the whole row */
+        const T wv = w ? (T)w[0] : (T)1;
+#define FC_BCE_SCALAR_W(j, gp) FC(bce_elem)(x[j], t[j], (T)pw[j], wv, gp)
+        FC_ELEMENTWISE_LOOP(FC_BCE_SCALAR_W);
+#undef FC_BCE_SCALAR_W
+    } else {
+#define FC_BCE_STRIDED_W(j, gp) FC(bce_elem)(x[j], t[j], (T)pw[j], (T)w[(j) * wcs], gp)
+        FC_ELEMENTWISE_LOOP(FC_BCE_STRIDED_W);
+#undef FC_BCE_STRIDED_W
+    }
+    return acc;
+}
+
 FC_SIMD_CLONES
 static double FC(sfl_row)(const FC(loss_ctx) *k, int64_t i) {
     const int64_t c = k->c;
@@ -55,25 +96,19 @@ static double FC(sfl_row)(const FC(loss_ctx) *k, int64_t i) {
     const T sc = (T)k->scale;
     const double alpha = o->alpha, gamma = o->gamma;
     double acc = 0.0;
-    T gv;
     if (gamma == 2.0) {
-#pragma omp simd reduction(+ : acc) private(gv)
-        for (int64_t j = 0; j < c; j++) {
-            const T l = FC(sfl_elem)(x[j], t[j], alpha, 2.0, 1, &gv);
-            if (g) g[j] = sc * gv;
-            if (el) el[j] = (double)l;
-            acc += (double)l;
-        }
+#define FC_SFL_G2(j, gp) FC(sfl_elem)(x[j], t[j], alpha, 2.0, 1, gp)
+        FC_ELEMENTWISE_LOOP(FC_SFL_G2);
+#undef FC_SFL_G2
     } else {
-        for (int64_t j = 0; j < c; j++) {
-            const T l = FC(sfl_elem)(x[j], t[j], alpha, gamma, 0, &gv);
-            if (g) g[j] = sc * gv;
-            if (el) el[j] = (double)l;
-            acc += (double)l;
-        }
+#define FC_SFL_G(j, gp) FC(sfl_elem)(x[j], t[j], alpha, gamma, 0, gp)
+        FC_ELEMENTWISE_LOOP(FC_SFL_G);
+#undef FC_SFL_G
     }
     return acc;
 }
+
+#undef FC_ELEMENTWISE_LOOP
 
 static int FC(elementwise)(const T *x, int64_t n, int64_t c, int64_t rs, const T *t, int64_t trs,
                            const fastce_options *opt, double *loss, T *grad, int64_t grs,
@@ -87,8 +122,17 @@ static int FC(elementwise)(const T *x, int64_t n, int64_t c, int64_t rs, const T
         return FASTCE_ERR_BAD_SIZE;
     const double count = (double)n * (double)c;
     FC(loss_ctx) k = {x, rs, c, NULL, t, trs, &o, fc_grad_scale(o.reduction, count), 0.0, grad,
-                      grs, o.reduction == FASTCE_REDUCTION_NONE ? loss : NULL};
-    return FC(run_rows)(&k, fn, n, count, loss);
+                      grs, o.reduction == FASTCE_REDUCTION_NONE ? loss : NULL, o.pos_weight};
+    double *ones = NULL;
+    if (!k.pos_weight && c > 0) { /* a unit pos_weight keeps the inner loop branch-free */
+        ones = (double *)malloc((size_t)c * sizeof(double));
+        if (!ones) return FASTCE_ERR_ALLOC;
+        for (int64_t j = 0; j < c; j++) ones[j] = 1.0;
+        k.pos_weight = ones;
+    }
+    st = FC(run_rows)(&k, fn, n, count, loss);
+    free(ones);
+    return st;
 }
 
 int FC(fastce_binary_cross_entropy)(const T *x, int64_t n, int64_t c, int64_t rs, const T *t,

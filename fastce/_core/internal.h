@@ -62,7 +62,7 @@ double log1p(double);
 /* --- threads --------------------------------------------------------------- */
 /* Below this many elements a call stays on the calling thread: waking an
  * OpenMP team costs more than the work (measured in bench/, see README). */
-#define FC_PAR_MIN_ELEMS ((int64_t)1 << 15)
+#define FC_PAR_MIN_ELEMS ((int64_t)1 << 18)
 
 int fc_threads_for(const fastce_options *o, int64_t n_rows, int64_t n_classes, int64_t n_blocks);
 
@@ -76,6 +76,9 @@ static inline int64_t fc_block_rows(int64_t n_classes) {
 static inline int64_t fc_n_blocks(int64_t n_rows, int64_t block_rows) {
     return (n_rows + block_rows - 1) / block_rows;
 }
+/* Blocks are handed out dynamically: a thread that the OS delays just takes
+ * fewer blocks instead of stalling the call (results do not depend on who
+ * takes which block). */
 /* Sum partial[0..n) in order (the fixed combination order). */
 double fc_sum_ordered(const double *partial, int64_t n);
 

@@ -17,6 +17,7 @@ typedef struct FC(loss_ctx) {
     T *grad;                 /* gradient rows grs apart, or NULL */
     int64_t grs;
     double *elem_loss;       /* elementwise losses for REDUCTION_NONE, or NULL */
+    const double *pos_weight;/* binary_cross_entropy: n_classes values (ones if absent) */
 } FC(loss_ctx);
 
 typedef double (*FC(row_fn))(const FC(loss_ctx) *k, int64_t i);
@@ -34,7 +35,7 @@ static int FC(run_rows)(const FC(loss_ctx) *k, FC(row_fn) fn, int64_t n, double 
         if (!partial) return FASTCE_ERR_ALLOC;
     }
     const int nt = fc_threads_for(k->o, n, k->c, nb);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
     for (int64_t b = 0; b < nb; b++) {
         const int64_t lo = b * br, hi = lo + br < n ? lo + br : n;
         double acc = 0.0;

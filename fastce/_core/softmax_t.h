@@ -5,8 +5,9 @@ int FC(fastce_log_softmax)(const T *x, int64_t n, int64_t c, int64_t rs, T *out,
     fastce_options o;
     int st = fc_check_softmax_args(x, n, c, rs, out, ors, opt, &o);
     if (st || n == 0 || c == 0) return st;
-    int nt = fc_threads_for(&o, n, c, n);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    const int64_t chunk = fc_block_rows(c);
+    const int nt = fc_threads_for(&o, n, c, fc_n_blocks(n, chunk));
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(nt) if (nt > 1)
     for (int64_t i = 0; i < n; i++) {
         const T *xi = x + i * rs;
         T *oi = out + i * ors;
@@ -22,8 +23,9 @@ int FC(fastce_softmax)(const T *x, int64_t n, int64_t c, int64_t rs, T *out, int
     fastce_options o;
     int st = fc_check_softmax_args(x, n, c, rs, out, ors, opt, &o);
     if (st || n == 0 || c == 0) return st;
-    int nt = fc_threads_for(&o, n, c, n);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    const int64_t chunk = fc_block_rows(c);
+    const int nt = fc_threads_for(&o, n, c, fc_n_blocks(n, chunk));
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(nt) if (nt > 1)
     for (int64_t i = 0; i < n; i++) {
         const T *xi = x + i * rs;
         T *oi = out + i * ors;
@@ -42,8 +44,9 @@ int FC(fastce_logsumexp)(const T *x, int64_t n, int64_t c, int64_t rs, T *out,
     if ((st = fc_check_matrix(x, n, c, rs, 0))) return st;
     if ((st = fc_check_matrix(out, n, 1, 1, 1))) return st;
     if (n == 0) return FASTCE_OK;
-    int nt = fc_threads_for(&o, n, c, n);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    const int64_t chunk = fc_block_rows(c);
+    const int nt = fc_threads_for(&o, n, c, fc_n_blocks(n, chunk));
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(nt) if (nt > 1)
     for (int64_t i = 0; i < n; i++) {
         const T *xi = x + i * rs;
         T m = FC(row_max)(xi, c);
