@@ -21,7 +21,10 @@ def _moved_shape(shape, ax):
 
 def _rows_to_array(rows, shape, ax, out, dtype):
     """(rows, classes) result -> the caller's layout (class axis back at ax), into out if given."""
-    res = np.moveaxis(rows.reshape(_moved_shape(shape, ax)), -1, ax)
+    if ax == len(shape) - 1:
+        res = rows.reshape(shape)
+    else:
+        res = np.moveaxis(rows.reshape(_moved_shape(shape, ax)), -1, ax)
     if out is not None:
         out[...] = res
         return out
@@ -120,10 +123,19 @@ class _Loss:
             self.g2, self.direct = _rows_buffer(self.grad_out, self.a.shape, self.ax, self.dt,
                                                 self.n, self.c)
 
-    def run(self, kernel, *args):
+    def run(self, kernel, *args, range_error=None):
+        """Call the backend kernel. range_error: what to call (it raises the
+        ValueError naming the target) if the compiled core finds a target out
+        of range, for targets whose range check was left to it."""
         if self.x2.size:
-            getattr(_backends.load(self.backend), kernel)(*args, self.reduction, self.loss, self.g2,
-                                                          _config.get_num_threads())
+            try:
+                getattr(_backends.load(self.backend), kernel)(
+                    *args, self.reduction, self.loss, self.g2, _config.get_num_threads())
+            except IndexError:
+                if range_error is None:
+                    raise
+                range_error()
+                raise
         else:  # nothing to compute: empty sums
             self.loss[...] = np.nan if self.reduction == "mean" else 0.0
             if self.g2 is not None:
@@ -131,11 +143,13 @@ class _Loss:
 
     def result(self, none_shape):
         dtype = self.a.dtype
-        with np.errstate(over="ignore"):  # e.g. a float16 'sum' beyond 65504 is inf
-            if self.reduction == "none":
-                loss = self.loss.reshape(none_shape).astype(dtype)
-            else:
+        if self.reduction == "none":
+            loss = self.loss.reshape(none_shape).astype(dtype)
+        elif dtype == np.float16:
+            with np.errstate(over="ignore"):  # a float16 'sum' beyond 65504 is inf
                 loss = dtype.type(self.loss[0])
+        else:
+            loss = dtype.type(self.loss[0])
         if not self.return_grad:
             return loss
         if self.direct:
@@ -165,11 +179,13 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     L = _Loss(logits, axis, reduction, return_grad, grad_out, backend)
     eps = v.real(label_smoothing, "label_smoothing", 0.0, 1.0)
     ignore = v.integer(ignore_index, "ignore_index")
-    y, t2 = v.split_target(target, L.a, L.ax, L.dt, L.c, ignore)
+    core_checks = L.backend == "cython"  # the C core checks the target range itself
+    y, t2 = v.split_target(target, L.a, L.ax, L.dt, L.c, ignore, not core_checks)
     w = v.class_vector(weight, "weight", L.c)
     L.buffers(L.n, target)
     if y is not None:
-        L.run("cross_entropy", L.x2, y, w, ignore, eps)
+        L.run("cross_entropy", L.x2, y, w, ignore, eps,
+              range_error=lambda: v.check_index_range(y, np.shape(target), L.c, ignore))
     else:
         L.run("cross_entropy_prob", L.x2, t2, w, eps)
     return L.result(L.a.shape[:L.ax] + L.a.shape[L.ax + 1:])
@@ -195,10 +211,12 @@ def focal_loss(logits, target, *, axis=-1, gamma=2.0, alpha=None, ignore_index=-
             a_scalar = v.real(alpha, "alpha", 0.0)
         else:
             a_vec = v.class_vector(alpha, "alpha", L.c)
-    y, t2 = v.split_target(target, L.a, L.ax, L.dt, L.c, ignore)
+    core_checks = L.backend == "cython"  # the C core checks the target range itself
+    y, t2 = v.split_target(target, L.a, L.ax, L.dt, L.c, ignore, not core_checks)
     L.buffers(L.n, target)
     if y is not None:
-        L.run("focal_loss", L.x2, y, g, a_scalar, a_vec, ignore)
+        L.run("focal_loss", L.x2, y, g, a_scalar, a_vec, ignore,
+              range_error=lambda: v.check_index_range(y, np.shape(target), L.c, ignore))
     else:
         L.run("focal_loss_prob", L.x2, t2, g, a_scalar, a_vec)
     return L.result(L.a.shape[:L.ax] + L.a.shape[L.ax + 1:])

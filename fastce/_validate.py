@@ -93,7 +93,8 @@ def axis(ax, ndim, name="axis"):
 
 def as_rows(a, ax, dtype):
     """View/copy `a` as (rows, classes) with the class axis `ax` last and unit stride."""
-    a = np.moveaxis(a, ax, -1)
+    if ax != a.ndim - 1:
+        a = np.moveaxis(a, ax, -1)
     c = a.shape[-1]
     a2 = a.reshape(-1, c) if a.ndim != 2 else a
     item = np.dtype(dtype).itemsize
@@ -142,8 +143,12 @@ def class_vector(value, name, c):
     return a
 
 
-def index_target(value, logits_shape, ax, c, ignore_index):
-    """Class-index targets -> int64 1-D in the rows order of as_rows."""
+def index_target(value, logits_shape, ax, c, ignore_index, check_range=True):
+    """Class-index targets -> int64 1-D in the rows order of as_rows.
+
+    check_range=False leaves the range check to the compiled core, which
+    checks while it reads the targets anyway and reports a failure by status;
+    the caller then calls check_index_range for the message."""
     t = _array(value, "target")
     if t.dtype.kind == "b" or t.dtype.kind not in "iu":
         raise TypeError(f"target must be integer class indices, got dtype {t.dtype}")
@@ -158,13 +163,19 @@ def index_target(value, logits_shape, ax, c, ignore_index):
         raise ValueError(f"target[{', '.join(map(str, pos))}] = {t[pos]} is out of range: "
                          f"class indices must be in [0, {c}) or equal ignore_index={ignore_index}")
     y = np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
+    if check_range:
+        check_index_range(y, t.shape, c, ignore_index)
+    return y
+
+
+def check_index_range(y, shape, c, ignore_index):
+    """Raise ValueError naming the first target not in [0, c) and not ignore_index."""
     bad = (y != ignore_index) & ((y < 0) | (y >= c))
     if bad.any():
         flat = int(np.flatnonzero(bad)[0])
-        pos = _position(t.shape, flat)
+        pos = _position(shape, flat)
         raise ValueError(f"target[{', '.join(map(str, pos))}] = {y[flat]} is out of range: "
                          f"class indices must be in [0, {c}) or equal ignore_index={ignore_index}")
-    return y
 
 
 def prob_target(value, logits_arr, ax, dtype, name="target"):
@@ -178,11 +189,11 @@ def prob_target(value, logits_arr, ax, dtype, name="target"):
     return as_rows(t, ax, dtype)
 
 
-def split_target(value, logits_arr, ax, dtype, c, ignore_index):
+def split_target(value, logits_arr, ax, dtype, c, ignore_index, check_range=True):
     """Class indices (integer dtype) or probabilities (floating, logits' shape)."""
     t = _array(value, "target")
     if t.dtype.kind in "iu":
-        return index_target(t, logits_arr.shape, ax, c, ignore_index), None
+        return index_target(t, logits_arr.shape, ax, c, ignore_index, check_range), None
     if t.dtype.type in _FLOATS:
         if t.shape != logits_arr.shape:
             raise ValueError(

@@ -11,7 +11,15 @@ from libc.stdint cimport int64_t
 
 from fastce._cython.fastce_h cimport *
 
-REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+
+cdef inline int _reduction(str r) except -1:
+    if r == "mean":
+        return 1
+    if r == "none":
+        return 0
+    if r == "sum":
+        return 2
+    raise ValueError(f"unknown reduction {r!r}")
 
 
 cdef class _View:
@@ -48,8 +56,17 @@ cdef inline int64_t _cols(_View v):
 
 
 cdef inline void _check(int status) except *:
-    if status != 0:
-        raise ValueError(f"fastce C core returned {fastce_status_name(status).decode()}")
+    """Raise for a non-zero status: IndexError for a target out of range (the
+    API leaves that check to the core and then names the target), ValueError
+    otherwise (never expected after validation), MemoryError for _ALLOC."""
+    if status == 0:
+        return
+    msg = f"fastce C core returned {fastce_status_name(status).decode()}"
+    if status == 3:
+        raise IndexError(msg)
+    if status == 5:
+        raise MemoryError(msg)
+    raise ValueError(msg)
 
 
 def version_number():
@@ -150,7 +167,7 @@ def cross_entropy(x, y, weight, int64_t ignore_index, double label_smoothing, st
                   loss, grad, int n_threads):
     cdef _View vw = _View(weight)
     cdef fastce_options o = fastce_options_default()
-    o.reduction = REDUCTIONS[reduction]
+    o.reduction = _reduction(reduction)
     o.n_threads = n_threads
     o.ignore_index = ignore_index
     o.label_smoothing = label_smoothing
@@ -161,7 +178,7 @@ def cross_entropy(x, y, weight, int64_t ignore_index, double label_smoothing, st
 def cross_entropy_prob(x, t, weight, double label_smoothing, str reduction, loss, grad, int n_threads):
     cdef _View vw = _View(weight)
     cdef fastce_options o = fastce_options_default()
-    o.reduction = REDUCTIONS[reduction]
+    o.reduction = _reduction(reduction)
     o.n_threads = n_threads
     o.label_smoothing = label_smoothing
     o.class_weight = <const double *>vw.ptr()
@@ -172,7 +189,7 @@ def focal_loss(x, y, double gamma, double alpha, class_alpha, int64_t ignore_ind
                loss, grad, int n_threads):
     cdef _View va = _View(class_alpha)
     cdef fastce_options o = fastce_options_default()
-    o.reduction = REDUCTIONS[reduction]
+    o.reduction = _reduction(reduction)
     o.n_threads = n_threads
     o.ignore_index = ignore_index
     o.gamma = gamma
@@ -185,7 +202,7 @@ def focal_loss_prob(x, t, double gamma, double alpha, class_alpha, str reduction
                     int n_threads):
     cdef _View va = _View(class_alpha)
     cdef fastce_options o = fastce_options_default()
-    o.reduction = REDUCTIONS[reduction]
+    o.reduction = _reduction(reduction)
     o.n_threads = n_threads
     o.gamma = gamma
     o.alpha = alpha
@@ -196,7 +213,7 @@ def focal_loss_prob(x, t, double gamma, double alpha, class_alpha, str reduction
 def binary_cross_entropy(x, t, weight, pos_weight, str reduction, loss, grad, int n_threads):
     cdef _View vw = _View(weight), vp = _View(pos_weight)
     cdef fastce_options o = fastce_options_default()
-    o.reduction = REDUCTIONS[reduction]
+    o.reduction = _reduction(reduction)
     o.n_threads = n_threads
     o.weight = <const double *>vw.ptr()
     o.weight_row_stride = vw.stride(0)
@@ -207,7 +224,7 @@ def binary_cross_entropy(x, t, weight, pos_weight, str reduction, loss, grad, in
 
 def sigmoid_focal_loss(x, t, double gamma, double alpha, str reduction, loss, grad, int n_threads):
     cdef fastce_options o = fastce_options_default()
-    o.reduction = REDUCTIONS[reduction]
+    o.reduction = _reduction(reduction)
     o.n_threads = n_threads
     o.gamma = gamma
     o.alpha = alpha
