@@ -14,6 +14,7 @@ static double FC(row_wshift)(const T *FC_RESTRICT x, int64_t n, T m, const doubl
     return s;
 }
 
+FC_SIMD_CLONES
 static double FC(ce_index_row)(const FC(loss_ctx) *k, int64_t i) {
     const int64_t c = k->c, y = k->y[i];
     const fastce_options *o = k->o;
@@ -56,6 +57,7 @@ static double FC(ce_index_row)(const FC(loss_ctx) *k, int64_t i) {
     return l;
 }
 
+FC_SIMD_CLONES
 static double FC(ce_prob_row)(const FC(loss_ctx) *k, int64_t i) {
     const int64_t c = k->c;
     const fastce_options *o = k->o;
