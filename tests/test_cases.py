@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import pathlib
 
 import numpy as np
@@ -121,9 +120,7 @@ def _b25_marks(backend):
     if backend == "numpy":
         return [pytest.mark.skip(reason="B25 on the NumPy reference materialises float64 "
                                         "temporaries of N*C = 2.1e9 elements (~17 GB)")]
-    if backend == "numba":
-        return [pytest.mark.slow]
-    return []
+    return []  # cython and numba keep the stride-0 view: ~1-2 s here (measured)
 
 
 def materialise(cid, variant):
@@ -210,9 +207,9 @@ def _b23(func, inputs, params, backend):
 
 
 def _b27(func, inputs, params, backend):
-    """Five repeats with 1 and 2 threads: bit-identical (deterministic reduction)."""
+    """Five repeats with 1, 2 and all (0: the default) threads: bit-identical."""
     results = []
-    for n in (1, 2):
+    for n in (1, 2, 0):
         fastce.set_num_threads(n)
         try:
             results += [func(**inputs, **params, backend=backend) for _ in range(5)]
@@ -233,4 +230,6 @@ EXTRA_CHECKS = {"B14": _b14, "B23": _b23, "B27": _b27, "B28": _b28}
 
 def test_every_case_is_run():
     """Guard: the file is the shared one and no case id is silently dropped."""
-    assert len(CASES) == 19 and all(math.isfinite(len(c["id"])) for c in CASES.values())
+    assert len(CASES) == 19
+    assert all(c["expected_error"] is not None or c["expected_loss"] is not None
+               for c in CASES.values())
