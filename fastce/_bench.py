@@ -238,7 +238,7 @@ def _build_sklearn(case, x, t, n_threads):
 
     def fwd_grad():
         lo, g = loss.loss_gradient(y, raw, sw, loss_out, grad_out, n_threads=n_threads)
-        return lo.sum(), g
+        return lo.sum(), g.reshape(x.shape)
     return fwd_grad
 
 
