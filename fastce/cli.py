@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 import fastce
+from fastce._backends import BACKENDS  # not available_backends(): that imports Numba
 from fastce._score import LOSSES, Scorer
 
 EXAMPLE = Path(__file__).with_name("data") / "digits_logits.npz"
@@ -534,7 +535,8 @@ def _parser():
     s.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing")
     s.add_argument("--pos-weight", help="binary: positive-class weight (float, list or file)")
     s.add_argument("--axis", type=int, help="class axis (softmax losses; default -1)")
-    s.add_argument("--backend", choices=fastce.available_backends(), default=None)
+    s.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="default: the compiled core")
     s.add_argument("--threads", type=int, help="threads of the compiled backends")
     s.add_argument("--chunk-rows", type=int, help="rows per chunk (default: ~4M logits)")
     s.add_argument("--top-k", type=int, default=10, help="hardest samples to list")
