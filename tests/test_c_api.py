@@ -190,7 +190,12 @@ def run_driver(exe, calls, tmp_path, runner=()):
     cases.write_bytes(b"".join(c.encode() for c in calls))
     stdout = run_clean([*runner, exe, cases, results])
     assert stdout.strip() == f"{len(calls)} cases"
-    raw, pos, out = results.read_bytes(), 0, []
+    return run_driver_results(calls, results.read_bytes())
+
+
+def run_driver_results(calls, raw):
+    """Split the driver's result file into one Result per call."""
+    pos, out = 0, []
     for c in calls:
         status = int(np.frombuffer(raw, np.int64, 1, pos)[0])
         pos += 8
@@ -373,9 +378,15 @@ def build_spec(fn, options, dtype, layout, reduction, n, c):
 
 
 @pytest.fixture(scope="module")
-def driver_results(build, tmp_path_factory):
+def valid_cases():
+    """{spec id: (Python expectation, C calls)}."""
+    return {p.id: build_spec(*p.values) for p in SPECS}
+
+
+@pytest.fixture(scope="module")
+def driver_results(build, tmp_path_factory, valid_cases):
     """Every valid spec run in one driver process: {spec id: (expected, calls, results)}."""
-    built = {p.id: build_spec(*p.values) for p in SPECS}
+    built = valid_cases
     calls = [c for _, cs in built.values() for c in cs]
     results = iter(run_driver(build("capi_driver.c"), calls, tmp_path_factory.mktemp("valid")))
     return {k: (exp, cs, [next(results) for _ in cs]) for k, (exp, cs) in built.items()}
@@ -506,9 +517,16 @@ ERROR_CASES = [pytest.param(fn, dtype, change, status, id=f"{name}-{fn}-{dtype}"
 
 
 @pytest.fixture(scope="module")
-def error_results(build, tmp_path_factory):
+def error_calls():
+    """{case id: (C call, expected status)}."""
+    return {p.id: (p.values[2](base_call(p.values[0], p.values[1])), p.values[3])
+            for p in ERROR_CASES}
+
+
+@pytest.fixture(scope="module")
+def error_results(build, tmp_path_factory, error_calls):
     """Every error case run in one driver process: {case id: result}."""
-    calls = {p.id: p.values[2](base_call(p.values[0], p.values[1])) for p in ERROR_CASES}
+    calls = {k: call for k, (call, _) in error_calls.items()}
     results = run_driver(build("capi_driver.c"), list(calls.values()),
                          tmp_path_factory.mktemp("errors"))
     return dict(zip(calls, results))
@@ -680,3 +698,67 @@ def test_no_libpython():
     out = subprocess.run(["ldd", str(lib_dir() / "libfastce.so")], capture_output=True,
                          text=True, check=True).stdout
     assert "libpython" not in out and "libm" in out
+
+
+# --- memory checking ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def all_calls(valid_cases, error_calls):
+    """Every valid and error call with its expected status."""
+    return ([(c, OK) for _, cs in valid_cases.values() for c in cs]
+            + list(error_calls.values()))
+
+
+def check_statuses(calls, results):
+    """Statuses as expected; nothing written on error."""
+    for (call, status), res in zip(calls, results):
+        assert STATUS_NAMES[res.status] == STATUS_NAMES[status], call.fn
+        if status != OK:
+            assert_untouched(res)
+
+
+# Exit 1 on any memory error or definite leak. GNU OpenMP keeps its thread pool (and the
+# threads' TLS blocks) alive until exit: valgrind can count those "possibly lost"; they
+# are not errors under --errors-for-leak-kinds=definite, so no suppression file is needed.
+VALGRIND = ["--error-exitcode=1", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--quiet"]
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not on PATH")
+@pytest.mark.parametrize("program", ["capi_driver.c", "capi_meta.c", "capi_cpp.cpp"])
+def test_valgrind(build, tmp_path, all_calls, program):
+    runner = [shutil.which("valgrind"), *VALGRIND]
+    if program == "capi_driver.c":
+        results = run_driver(build(program), [c for c, _ in all_calls], tmp_path, runner)
+        check_statuses(all_calls, results)
+    else:
+        run_clean([*runner, build(program)])
+
+
+def test_sanitizers(tmp_path, all_calls):
+    """The driver linked with a copy of the core built from fastce/_core/*.c under
+    AddressSanitizer (+ LeakSanitizer) and UBSan, every finding fatal."""
+    sources = sorted((REPO / "fastce" / "_core").glob("*.c"))
+    if not sources:
+        pytest.skip("not a source checkout (no fastce/_core/*.c)")
+    exe = tmp_path / "driver_asan"
+    cmd = [CC, "-std=c99", "-O1", "-g", "-fno-omit-frame-pointer", "-fopenmp",
+           "-fno-math-errno", "-fno-trapping-math", "-fsanitize=address,undefined",
+           "-fno-sanitize-recover=all", f"-I{REPO / 'include'}", *map(str, sources),
+           str(C_DIR / "capi_driver.c"), "-lm", "-o", str(exe)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode and re.search(r"asan|ubsan|sanitize", proc.stderr, re.I):
+        pytest.skip(f"this compiler cannot build with sanitizers: {proc.stderr[-300:]}")
+    assert proc.returncode == 0, proc.stderr
+    calls = [c for c, _ in all_calls]
+    cases, res_file = tmp_path / "cases.bin", tmp_path / "results.bin"
+    cases.write_bytes(b"".join(c.encode() for c in calls))
+    # the FASTCE_ERR_ALLOC cases ask for 1 PiB: malloc must return NULL, not abort
+    env = {"ASAN_OPTIONS": "allocator_may_return_null=1:detect_leaks=1",
+           "UBSAN_OPTIONS": "print_stacktrace=1"}
+    proc = subprocess.run([str(exe), str(cases), str(res_file)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "runtime error" not in proc.stderr, proc.stderr[-3000:]
+    results = run_driver_results(calls, res_file.read_bytes())
+    check_statuses(all_calls, results)
