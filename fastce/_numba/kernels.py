@@ -1,1 +1,810 @@
-# placeholder, being written
+"""Numba kernels of the ``numba`` backend: a line-by-line mirror of the C core.
+
+Design note (read this first)
+-----------------------------
+- The math, conventions and algorithms are those of ``include/fastce.h`` and
+  ``fastce/_core/*_t.h``: per row the max (NaN skipped), a float64 sum of
+  ``exp(x - m)`` (storing the exponentials into the gradient row when one is
+  wanted, so exp runs once per element), log-sum-exp forms, ``expm1`` where
+  ``p_t -> 1``, ``r = lp / q`` for the focal gradient, 0 log 0 := 0, and the
+  elementwise sigmoid forms built on ``exp(-|x|)``. Arithmetic the C core does
+  in the input dtype T is done in T here too (constants are cast with ``_as``),
+  float64 where it uses double.
+- Reductions are deterministic: rows are cut into blocks of
+  ``_block_rows(C)`` = max(1, 16384 // C) rows (the core's ``fc_block_rows``);
+  a block is handled by one thread, its rows in order, and writes its float64
+  partial sum to ``partial[b]``; the partials are then added serially in
+  block order. The block size depends on C only, so results are bit-identical
+  for any thread count (and there is no racy accumulator).
+- Each ``_kernel`` takes ``par``: True runs the blocks in a ``prange`` (the
+  caller has set Numba's thread count), False in a plain loop, so small inputs
+  pay no parallel start-up (with the ``workqueue`` layer that is ~90 us).
+  Kernels allocate nothing but the partials and call no NumPy array
+  functions: with ``parallel=True`` those would become parallel regions too.
+- Arrays arrive flattened (see ``fastce._numba.__init__``): every matrix is a
+  1-D C-contiguous view of its buffer with its row stride in elements (0
+  broadcasts a row), so the class loops are unit-stride and vectorise, and one
+  compiled specialisation serves every layout. Absent options are dummy
+  arrays plus a ``has_*`` flag.
+- Numba 0.68 from PyPI has no SVML, so ``np.exp`` in a loop stays a scalar
+  libm call (~3.5 ns/element). ``fexp`` is written as plain arithmetic that
+  LLVM vectorises (~0.45 ns/element float32): Cody-Waite reduction, a
+  polynomial, and 2^k assembled from exponent bits. The per-row scalar
+  functions (one log per row, the focal terms) use libm through ``math``, as
+  the C core does.
+- Fast-math: ``FASTMATH`` (with ``reassoc``) only on the reduction loops,
+  ``FASTMATH_STRICT`` everywhere else; see ``fastmath.py`` for why.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import config, njit, prange, types
+from numba.extending import intrinsic, overload
+
+from fastce._numba.fastmath import FASTMATH, FASTMATH_STRICT
+
+NONE, MEAN, SUM = 0, 1, 2
+BLOCK_ELEMS = 1 << 14  # the core's FC_BLOCK_ELEMS
+
+_strict = njit(cache=True, error_model="numpy", fastmath=FASTMATH_STRICT)
+_reduce = njit(cache=True, error_model="numpy", fastmath=FASTMATH)
+# error_model="numpy": x / 0 gives inf/NaN as in C (Numba's default raises)
+_kernel = njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH_STRICT)
+
+
+# --- bit casts and dtype casts ---------------------------------------------------------
+if config.DISABLE_JIT:  # pure-Python stand-ins (intrinsics need the compiler)
+
+    def _f32_from_bits(i):
+        return np.int32(i).view(np.float32)
+
+    def _f64_from_bits(i):
+        return np.int64(i).view(np.float64)
+
+    def _f32_bits(v):
+        return np.float32(v).view(np.int32)
+
+    def _f64_bits(v):
+        return np.float64(v).view(np.int64)
+
+else:
+
+    @intrinsic
+    def _f32_from_bits(typingctx, i):
+        """float32 whose bit pattern is the low 32 bits of integer `i`."""
+        if not isinstance(i, types.Integer):
+            return None
+
+        def codegen(context, builder, sig, args):
+            v = args[0]
+            if i.bitwidth > 32:
+                v = builder.trunc(v, context.get_value_type(types.int32))
+            elif i.bitwidth < 32:
+                v = builder.sext(v, context.get_value_type(types.int32))
+            return builder.bitcast(v, context.get_value_type(types.float32))
+
+        return types.float32(i), codegen
+
+    @intrinsic
+    def _f64_from_bits(typingctx, i):
+        """float64 whose bit pattern is integer `i` (sign-extended to 64 bits)."""
+        if not isinstance(i, types.Integer):
+            return None
+
+        def codegen(context, builder, sig, args):
+            v = args[0]
+            if i.bitwidth < 64:
+                v = builder.sext(v, context.get_value_type(types.int64))
+            return builder.bitcast(v, context.get_value_type(types.float64))
+
+        return types.float64(i), codegen
+
+    @intrinsic
+    def _f32_bits(typingctx, v):
+        """The bit pattern of float32 `v` as an int32."""
+        if v != types.float32:
+            return None
+
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], context.get_value_type(types.int32))
+
+        return types.int32(v), codegen
+
+    @intrinsic
+    def _f64_bits(typingctx, v):
+        """The bit pattern of float64 `v` as an int64."""
+        if v != types.float64:
+            return None
+
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+        return types.int64(v), codegen
+
+
+def _as(v, like):
+    """`v` converted to the float type of `like` (float32 or float64)."""
+    return type(like)(v)
+
+
+@overload(_as)
+def _as_ov(v, like):
+    if like == types.float32:
+        return lambda v, like: np.float32(v)
+    if like == types.float64:
+        return lambda v, like: np.float64(v)
+    return None
+
+
+# --- vectorisable exp ------------------------------------------------------------------
+# exp(x) = 2^k exp(r), k = round(x / ln2), r = x - k ln2 computed Cody-Waite style
+# (ln2 = C1 + C2, C1 with few bits so k * C1 is exact), |r| <= ln2 / 2; exp(r) from a
+# polynomial; 2^k built in two halves (2^(k>>1) * 2^(k - (k>>1)), each a normal
+# number) so that results in the subnormal range and overflow to inf come out right
+# with one rounding. x is first clamped to [LO, HI] (-inf -> LO, +inf -> HI) with
+# min/max (single vminps/vmaxps). k is rounded with the shifter trick: t = x/ln2 + S,
+# S = 1.5 * 2^(mantissa bits), so t's low mantissa bits hold k (no float -> int
+# conversion, which LLVM would make poison for NaN; this needs the no-reassoc
+# flags, else (t - S) folds away). A NaN input gives garbage k, a NaN y, and is
+# returned as is at the end.
+# Special values: exp(+inf) = inf, exp(-inf) = 0, exp(NaN) = NaN, overflow -> inf,
+# underflow -> 0 (subnormals are produced, rounded once).
+# Accuracy (measured, tests/test_numba_backend.py::test_exp_accuracy*):
+#   float32: max 0.99 ulp over a dense sweep of [-110, 95] (vs float64 exp);
+#   float64: max 0.9 ulp (vs mpmath), over random and extreme arguments.
+
+_E32_LOG2E = np.float32(1.4426950408889634)
+_E32_C1 = np.float32(0.693359375)  # Cephes expf: ln2 = C1 + C2
+_E32_C2 = np.float32(-2.12194440e-4)
+# minimax coefficients of (exp(r) - 1 - r) / r^2 on [-ln2/2, ln2/2] (Cephes expf)
+_E32_P0 = np.float32(1.9875691500e-4)
+_E32_P1 = np.float32(1.3981999507e-3)
+_E32_P2 = np.float32(8.3334519073e-3)
+_E32_P3 = np.float32(4.1665795894e-2)
+_E32_P4 = np.float32(1.6666665459e-1)
+_E32_P5 = np.float32(5.0000001201e-1)
+_E32_HI = np.float32(89.0)  # exp(89) > FLT_MAX: overflows to inf
+_E32_LO = np.float32(-104.0)  # exp(-104) < FLT_TRUE_MIN / 2: rounds to 0
+_E32_SHIFT = np.float32(12582912.0)  # 1.5 * 2^23
+_E32_SHIFT_BITS = int(np.float32(12582912.0).view(np.int32))
+_E32_ONE = np.float32(1.0)
+
+
+@_strict
+def _exp_f32(x):
+    xc = min(max(x, _E32_LO), _E32_HI)
+    t = xc * _E32_LOG2E + _E32_SHIFT
+    kf = t - _E32_SHIFT
+    r = (xc - kf * _E32_C1) - kf * _E32_C2
+    p = ((((_E32_P0 * r + _E32_P1) * r + _E32_P2) * r + _E32_P3) * r + _E32_P4) * r + _E32_P5
+    p = (p * (r * r) + r) + _E32_ONE
+    k = _f32_bits(t) - np.int32(_E32_SHIFT_BITS)
+    k1 = k >> 1
+    k2 = k - k1
+    y = p * _f32_from_bits((k1 + 127) << 23) * _f32_from_bits((k2 + 127) << 23)
+    return y if x == x else x
+
+
+_E64_LOG2E = 1.4426950408889634
+_E64_C1 = 6.93145751953125e-1  # Cephes exp: ln2 = C1 + C2
+_E64_C2 = 1.42860682030941723212e-6
+# Taylor coefficients 1/n!, n = 2..13: truncation error < 5e-18 for |r| <= ln2/2
+_E64_T = tuple(1.0 / math.factorial(n) for n in range(2, 14))
+(_E64_T2, _E64_T3, _E64_T4, _E64_T5, _E64_T6, _E64_T7, _E64_T8, _E64_T9, _E64_T10,
+ _E64_T11, _E64_T12, _E64_T13) = _E64_T
+_E64_HI = 710.0  # exp(710) > DBL_MAX
+_E64_LO = -746.0  # exp(-746) < DBL_TRUE_MIN / 2
+_E64_SHIFT = 6755399441055744.0  # 1.5 * 2^52
+_E64_SHIFT_BITS = int(np.float64(_E64_SHIFT).view(np.int64))
+
+
+@_strict
+def _exp_f64(x):
+    xc = min(max(x, _E64_LO), _E64_HI)
+    t = xc * _E64_LOG2E + _E64_SHIFT
+    kf = t - _E64_SHIFT
+    r = (xc - kf * _E64_C1) - kf * _E64_C2
+    q = _E64_T13 * r + _E64_T12
+    q = q * r + _E64_T11
+    q = q * r + _E64_T10
+    q = q * r + _E64_T9
+    q = q * r + _E64_T8
+    q = q * r + _E64_T7
+    q = q * r + _E64_T6
+    q = q * r + _E64_T5
+    q = q * r + _E64_T4
+    q = q * r + _E64_T3
+    q = q * r + _E64_T2
+    p = (q * (r * r) + r) + 1.0
+    k = _f64_bits(t) - _E64_SHIFT_BITS
+    k1 = k >> 1
+    k2 = k - k1
+    y = p * _f64_from_bits((k1 + 1023) << 52) * _f64_from_bits((k2 + 1023) << 52)
+    return y if x == x else x
+
+
+def fexp(x):
+    """exp(x) for a float32 or float64 scalar, in that precision (vectorisable)."""
+    if isinstance(x, np.float32):
+        return _exp_f32(x)
+    return _exp_f64(np.float64(x))
+
+
+@overload(fexp)
+def _fexp_ov(x):
+    if x == types.float32:
+        return lambda x: _exp_f32(x)
+    if x == types.float64:
+        return lambda x: _exp_f64(x)
+    return None
+
+
+@_reduce
+def _exp_array(x, out):
+    """out[k] = fexp(x[k]); compiled with the reduction flags (the widest licence any
+    caller of fexp has), used by the accuracy tests."""
+    for k in range(x.shape[0]):
+        out[k] = fexp(x[k])
+
+
+# --- blocks and reductions ------------------------------------------------------------
+@_strict
+def _block_rows(c):
+    r = BLOCK_ELEMS // c if c > 0 else BLOCK_ELEMS
+    return r if r > 0 else 1
+
+
+@_strict
+def _n_blocks(n, br):
+    return (n + br - 1) // br
+
+
+@_strict
+def _grad_scale(red, denominator):
+    """1 / denominator for MEAN (0 if it is 0: an empty mean has a zero gradient)."""
+    if red != MEAN:
+        return 1.0
+    return 1.0 / denominator if denominator != 0.0 else 0.0
+
+
+@_strict
+def _finish(red, partial, nb, denominator, loss):
+    """loss[0] = the block-ordered sum of the partials (/ denominator for MEAN)."""
+    if red == NONE:
+        return
+    total = 0.0
+    for b in range(nb):
+        total += partial[b]
+    # np.float64: IEEE 0/0 = NaN also when run as plain Python (NUMBA_DISABLE_JIT)
+    loss[0] = np.float64(total) / denominator if red == MEAN else total
+
+
+# --- row primitives (contiguous rows; float64 accumulation) --------------------------
+@_strict
+def _row_max(x):
+    """max_k x_k; -inf for an empty row; NaN is skipped (it propagates through the
+    exps). Eight independent lanes so that LLVM vectorises it."""
+    n = x.shape[0]
+    ninf = _as(-np.inf, x.dtype.type(0))
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = ninf
+    k = 0
+    while k + 8 <= n:
+        m0 = x[k] if x[k] > m0 else m0
+        m1 = x[k + 1] if x[k + 1] > m1 else m1
+        m2 = x[k + 2] if x[k + 2] > m2 else m2
+        m3 = x[k + 3] if x[k + 3] > m3 else m3
+        m4 = x[k + 4] if x[k + 4] > m4 else m4
+        m5 = x[k + 5] if x[k + 5] > m5 else m5
+        m6 = x[k + 6] if x[k + 6] > m6 else m6
+        m7 = x[k + 7] if x[k + 7] > m7 else m7
+        k += 8
+    while k < n:
+        m0 = x[k] if x[k] > m0 else m0
+        k += 1
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    m4 = m5 if m5 > m4 else m4
+    m6 = m7 if m7 > m6 else m6
+    m0 = m2 if m2 > m0 else m0
+    m4 = m6 if m6 > m4 else m4
+    return m4 if m4 > m0 else m0
+
+
+@_reduce
+def _row_sumexp(x, m):
+    """sum_k exp(x_k - m) in float64 (exp in x's dtype)."""
+    s = 0.0
+    for k in range(x.shape[0]):
+        s += np.float64(fexp(x[k] - m))
+    return s
+
+
+@_reduce
+def _row_sumexp_store(x, m, e):
+    """The same, storing e_k = exp(x_k - m)."""
+    s = 0.0
+    for k in range(x.shape[0]):
+        v = fexp(x[k] - m)
+        e[k] = v
+        s += np.float64(v)
+    return s
+
+
+@_strict
+def _row_scale(e, c):
+    for k in range(e.shape[0]):
+        e[k] *= c
+
+
+@_strict
+def _row_has_nan(x):
+    for k in range(x.shape[0]):
+        if x[k] != x[k]:
+            return True
+    return False
+
+
+@_strict
+def _row_lse(x, m, s):
+    """log sum_k exp(x_k) from max m and shifted sum s; an all -inf row gives -inf,
+    +inf without NaN gives +inf (no inf - inf)."""
+    if m == np.inf or m == -np.inf:
+        return np.nan if _row_has_nan(x) else np.float64(m)
+    return np.float64(m) + math.log(s)
+
+
+@_reduce
+def _row_wshift(x, m, w, has_w):
+    """sum_c w_c (x_c - m); a zero weight contributes 0 even where x_c = -inf."""
+    s = 0.0
+    if has_w:
+        for k in range(x.shape[0]):
+            s += w[k] * np.float64(x[k] - m) if w[k] != 0.0 else 0.0
+    else:
+        for k in range(x.shape[0]):
+            s += np.float64(x[k] - m)
+    return s
+
+
+# --- softmax family -------------------------------------------------------------------
+@_strict
+def _softmax_rows(which, x, rs, c, out, lo, hi):
+    """which: 0 log_softmax, 1 softmax, 2 logsumexp; rows [lo, hi)."""
+    for i in range(lo, hi):
+        xr = x[i * rs:i * rs + c]
+        m = _row_max(xr)
+        if which == 0:
+            o = out[i * c:(i + 1) * c]
+            ls = _as(math.log(_row_sumexp(xr, m)), m)
+            for k in range(c):
+                o[k] = (xr[k] - m) - ls
+        elif which == 1:
+            o = out[i * c:(i + 1) * c]
+            s = _row_sumexp_store(xr, m, o)
+            _row_scale(o, _as(1.0 / s, m))
+        else:
+            out[i] = _as(_row_lse(xr, m, _row_sumexp(xr, m)), m)
+
+
+@_kernel
+def _softmax_family(which, x, rs, n, c, out, par):
+    br = _block_rows(c)
+    nb = _n_blocks(n, br)
+    if par:
+        for b in prange(nb):
+            _softmax_rows(which, x, rs, c, out, b * br, min(b * br + br, n))
+    else:
+        for b in range(nb):
+            _softmax_rows(which, x, rs, c, out, b * br, min(b * br + br, n))
+
+
+# --- cross-entropy, class-index targets --------------------------------------------
+@_strict
+def _ce_index_row(x, rs, c, yi, i, w, has_w, eps, wsum, scale, grad, has_g):
+    xr = x[i * rs:i * rs + c]
+    wy = w[yi] if has_w else 1.0
+    m = _row_max(xr)
+    if has_g:
+        g = grad[i * c:(i + 1) * c]
+        s = _row_sumexp_store(xr, m, g)
+    else:
+        s = _row_sumexp(xr, m)
+    ls = math.log(s)
+    logp_y = np.float64(xr[yi] - m) - ls
+    l = (1.0 - eps) * wy * -logp_y
+    if eps > 0.0:
+        l += eps / c * (wsum * ls - _row_wshift(xr, m, w, has_w))
+    if has_g:
+        a = (1.0 - eps) * wy + eps / c * wsum
+        cp = _as(scale * a / s, m)
+        if eps > 0.0:
+            e = scale * eps / c
+            if has_w:
+                for j in range(c):
+                    g[j] = g[j] * cp - _as(e * w[j], m)
+            else:
+                et = _as(e, m)
+                for j in range(c):
+                    g[j] = g[j] * cp - et
+        else:
+            _row_scale(g, cp)
+        # a p_y - (1 - eps) w_y - eps/C w_y = (1 - eps) w_y expm1(logp_y) + eps/C (W p_y - w_y)
+        p_y = math.exp(logp_y)
+        g[yi] = _as(scale * ((1.0 - eps) * wy * math.expm1(logp_y)
+                             + eps / c * (wsum * p_y - wy)), m)
+    return l
+
+
+@_strict
+def _ce_index_block(x, rs, c, y, w, has_w, ignore_index, eps, wsum, scale, red, loss, grad,
+                    has_g, lo, hi):
+    acc = 0.0
+    for i in range(lo, hi):
+        yi = y[i]
+        if yi == ignore_index:
+            if has_g:
+                grad[i * c:(i + 1) * c] = 0
+            l = 0.0
+        else:
+            l = _ce_index_row(x, rs, c, yi, i, w, has_w, eps, wsum, scale, grad, has_g)
+        if red == NONE:
+            loss[i] = l
+        else:
+            acc += l
+    return acc
+
+
+@_kernel
+def _cross_entropy(x, rs, n, c, y, w, has_w, ignore_index, eps, red, loss, grad, has_g, par):
+    # MEAN denominator sum_{i not ignored} w[y_i], serially in row order (as the core)
+    d = 0.0
+    for i in range(n):
+        if y[i] != ignore_index:
+            d += w[y[i]] if has_w else 1.0
+    scale = _grad_scale(red, d)
+    wsum = 0.0
+    if eps > 0.0:
+        if has_w:
+            for j in range(c):
+                wsum += w[j]
+        else:
+            wsum = np.float64(c)
+    br = _block_rows(c)
+    nb = _n_blocks(n, br)
+    partial = np.empty(nb)
+    if par:
+        for b in prange(nb):
+            partial[b] = _ce_index_block(x, rs, c, y, w, has_w, ignore_index, eps, wsum, scale,
+                                         red, loss, grad, has_g, b * br, min(b * br + br, n))
+    else:
+        for b in range(nb):
+            partial[b] = _ce_index_block(x, rs, c, y, w, has_w, ignore_index, eps, wsum, scale,
+                                         red, loss, grad, has_g, b * br, min(b * br + br, n))
+    _finish(red, partial, nb, d, loss)
+
+
+# --- cross-entropy, probability targets --------------------------------------------
+@_reduce
+def _ce_prob_sums(xr, tr, m, w, has_w, eps, u):
+    """A = sum_c w_c t'_c, B = sum_{w t' != 0} w_c t'_c (x_c - m)."""
+    A = 0.0
+    B = 0.0
+    for j in range(xr.shape[0]):
+        a = (1.0 - eps) * np.float64(tr[j]) + u
+        if has_w:
+            a *= w[j]
+        A += a
+        B += a * np.float64(xr[j] - m) if a != 0.0 else 0.0
+    return A, B
+
+
+@_strict
+def _ce_prob_block(x, rs, c, t, trs, w, has_w, eps, scale, red, loss, grad, has_g, lo, hi):
+    u = eps / c
+    acc = 0.0
+    for i in range(lo, hi):
+        xr = x[i * rs:i * rs + c]
+        tr = t[i * trs:i * trs + c]
+        m = _row_max(xr)
+        if has_g:
+            g = grad[i * c:(i + 1) * c]
+            s = _row_sumexp_store(xr, m, g)
+        else:
+            s = _row_sumexp(xr, m)
+        ls = math.log(s)
+        A, B = _ce_prob_sums(xr, tr, m, w, has_w, eps, u)
+        if has_g:
+            cp = _as(scale * A / s, m)
+            for j in range(c):
+                a = (1.0 - eps) * np.float64(tr[j]) + u
+                if has_w:
+                    a *= w[j]
+                g[j] = g[j] * cp - _as(scale * a, m)
+        l = A * ls - B
+        if red == NONE:
+            loss[i] = l
+        else:
+            acc += l
+    return acc
+
+
+@_kernel
+def _cross_entropy_prob(x, rs, n, c, t, trs, w, has_w, eps, red, loss, grad, has_g, par):
+    scale = _grad_scale(red, np.float64(n))
+    br = _block_rows(c)
+    nb = _n_blocks(n, br)
+    partial = np.empty(nb)
+    if par:
+        for b in prange(nb):
+            partial[b] = _ce_prob_block(x, rs, c, t, trs, w, has_w, eps, scale, red, loss, grad,
+                                        has_g, b * br, min(b * br + br, n))
+    else:
+        for b in range(nb):
+            partial[b] = _ce_prob_block(x, rs, c, t, trs, w, has_w, eps, scale, red, loss, grad,
+                                        has_g, b * br, min(b * br + br, n))
+    _finish(red, partial, nb, np.float64(n), loss)
+
+
+# --- softmax focal loss --------------------------------------------------------------
+@_strict
+def _pow_gamma(q, gamma):
+    """q^gamma with the core's exact fast paths."""
+    if gamma == 2.0:
+        return q * q
+    if gamma == 1.0:
+        return q
+    if gamma == 0.0:
+        return 1.0
+    if gamma == 3.0:
+        return q * q * q
+    return math.pow(q, gamma)
+
+
+@_strict
+def _focal_term(lp, gamma):
+    """For log-probability lp: (q^gamma, q, G), q = 1 - p = -expm1(lp) and
+    G = q^gamma (1 - gamma p r), r = lp / q (-> -1 as q -> 0): finite for gamma < 1."""
+    p = math.exp(lp)
+    q = -math.expm1(lp)
+    qg = _pow_gamma(q, gamma)
+    r = lp / q if q > 0.0 else -1.0
+    pr = p * r if p > 0.0 else 0.0
+    return qg, q, qg * (1.0 - gamma * pr)
+
+
+@_strict
+def _focal_alpha(alpha, ca, has_ca, j):
+    if has_ca:
+        return ca[j]
+    return alpha if alpha >= 0.0 else 1.0
+
+
+@_strict
+def _focal_index_block(x, rs, c, y, gamma, alpha, ca, has_ca, ignore_index, scale, red, loss,
+                       grad, has_g, lo, hi):
+    acc = 0.0
+    for i in range(lo, hi):
+        yi = y[i]
+        if yi == ignore_index:
+            if has_g:
+                grad[i * c:(i + 1) * c] = 0
+            l = 0.0
+        else:
+            xr = x[i * rs:i * rs + c]
+            m = _row_max(xr)
+            if has_g:
+                g = grad[i * c:(i + 1) * c]
+                s = _row_sumexp_store(xr, m, g)
+            else:
+                s = _row_sumexp(xr, m)
+            lp = np.float64(xr[yi] - m) - math.log(s)
+            at = _focal_alpha(alpha, ca, has_ca, yi)
+            qg, q, G = _focal_term(lp, gamma)
+            if has_g:
+                G *= at * scale
+                _row_scale(g, _as(G / s, m))
+                g[yi] = _as(G * math.expm1(lp), m)
+            l = at * qg * (0.0 - lp)
+        if red == NONE:
+            loss[i] = l
+        else:
+            acc += l
+    return acc
+
+
+@_kernel
+def _focal_loss(x, rs, n, c, y, gamma, alpha, ca, has_ca, ignore_index, red, loss, grad, has_g,
+                par):
+    count = 0.0
+    for i in range(n):
+        if y[i] != ignore_index:
+            count += 1.0
+    scale = _grad_scale(red, count)
+    br = _block_rows(c)
+    nb = _n_blocks(n, br)
+    partial = np.empty(nb)
+    if par:
+        for b in prange(nb):
+            partial[b] = _focal_index_block(x, rs, c, y, gamma, alpha, ca, has_ca, ignore_index,
+                                            scale, red, loss, grad, has_g, b * br,
+                                            min(b * br + br, n))
+    else:
+        for b in range(nb):
+            partial[b] = _focal_index_block(x, rs, c, y, gamma, alpha, ca, has_ca, ignore_index,
+                                            scale, red, loss, grad, has_g, b * br,
+                                            min(b * br + br, n))
+    _finish(red, partial, nb, count, loss)
+
+
+@_strict
+def _focal_prob_block(x, rs, c, t, trs, gamma, alpha, ca, has_ca, scale, red, loss, grad, has_g,
+                      lo, hi):
+    acc = 0.0
+    for i in range(lo, hi):
+        xr = x[i * rs:i * rs + c]
+        tr = t[i * trs:i * trs + c]
+        m = _row_max(xr)
+        ls = math.log(_row_sumexp(xr, m))
+        l = 0.0
+        Gs = 0.0
+        for j in range(c):
+            a = _focal_alpha(alpha, ca, has_ca, j) * np.float64(tr[j])
+            if a == 0.0:  # 0 log 0 := 0
+                continue
+            lp = np.float64(xr[j] - m) - ls
+            qg, q, G = _focal_term(lp, gamma)
+            l += a * qg * (0.0 - lp)
+            Gs += a * G
+        if has_g:
+            g = grad[i * c:(i + 1) * c]
+            for j in range(c):
+                a = _focal_alpha(alpha, ca, has_ca, j) * np.float64(tr[j])
+                lp = np.float64(xr[j] - m) - ls
+                if a == 0.0:
+                    g[j] = _as(scale * math.exp(lp) * Gs, m)
+                    continue
+                qg, q, G = _focal_term(lp, gamma)
+                gj = a * G
+                g[j] = _as(scale * (math.exp(lp) * (Gs - gj) - gj * q), m)
+        if red == NONE:
+            loss[i] = l
+        else:
+            acc += l
+    return acc
+
+
+@_kernel
+def _focal_loss_prob(x, rs, n, c, t, trs, gamma, alpha, ca, has_ca, red, loss, grad, has_g,
+                     par):
+    scale = _grad_scale(red, np.float64(n))
+    br = _block_rows(c)
+    nb = _n_blocks(n, br)
+    partial = np.empty(nb)
+    if par:
+        for b in prange(nb):
+            partial[b] = _focal_prob_block(x, rs, c, t, trs, gamma, alpha, ca, has_ca, scale,
+                                           red, loss, grad, has_g, b * br, min(b * br + br, n))
+    else:
+        for b in range(nb):
+            partial[b] = _focal_prob_block(x, rs, c, t, trs, gamma, alpha, ca, has_ca, scale,
+                                           red, loss, grad, has_g, b * br, min(b * br + br, n))
+    _finish(red, partial, nb, np.float64(n), loss)
+
+
+# --- elementwise sigmoid losses (all arithmetic in T, as the core) ------------------
+@_strict
+def _xmul(a, v):
+    """a * v, but 0 when a == 0 (so 0 * inf := 0)."""
+    return a * v if a != 0 else _as(0.0, v)
+
+
+@_strict
+def _sigmoid_parts(xv):
+    """(softplus(x), softplus(-x), sigmoid(x), sigmoid(-x)) from e = exp(-|x|)."""
+    zero = _as(0.0, xv)
+    one = _as(1.0, xv)
+    e = fexp(-(-xv if xv < zero else xv))
+    L = _as(math.log1p(e), xv)
+    inv = one / (one + e)
+    sp = (xv if xv > zero else zero) + L
+    spn = (-xv if xv < zero else zero) + L
+    sig = inv if xv >= zero else e * inv
+    sign = e * inv if xv >= zero else inv
+    return sp, spn, sig, sign
+
+
+@_strict
+def _bce_elem(xv, tv, pw, wv, sc):
+    sp, spn, sig, sign = _sigmoid_parts(xv)
+    pwt = pw * tv
+    nt = _as(1.0, xv) - tv
+    l = wv * (_xmul(pwt, spn) + _xmul(nt, sp))
+    return l, sc * wv * (nt * sig - pwt * sign)
+
+
+@_reduce
+def _bce_row(xr, tr, pw, has_pw, w, woff, wcs, has_w, sc, g, has_g, el, has_el):
+    one = _as(1.0, sc)
+    acc = 0.0
+    for j in range(xr.shape[0]):
+        pwj = _as(pw[j], sc) if has_pw else one
+        wv = _as(w[woff + j * wcs], sc) if has_w else one
+        l, gv = _bce_elem(xr[j], tr[j], pwj, wv, sc)
+        if has_g:
+            g[j] = gv
+        if has_el:
+            el[j] = np.float64(l)
+        acc += np.float64(l)
+    return acc
+
+
+@_strict
+def _sfl_elem(xv, tv, alpha, gamma, gamma2):
+    """One sigmoid-focal element: (loss, d loss / dx); gamma2 selects gamma == 2."""
+    one = _as(1.0, xv)
+    sp, spn, p, pn = _sigmoid_parts(xv)
+    nt = one - tv
+    ce = _xmul(tv, spn) + _xmul(nt, sp)
+    mm = p * nt + pn * tv
+    mg = mm * mm if gamma2 else _as(_pow_gamma(np.float64(mm), gamma), xv)
+    at = _as(alpha, xv) * tv + _as(1.0 - alpha, xv) * nt if alpha >= 0.0 else one
+    r = p * pn / mm if mm > _as(0.0, xv) else one
+    two = _as(2.0, xv)
+    gout = at * ((p * nt - pn * tv) * mg + _as(gamma, xv) * ce * mg * (one - two * tv) * r)
+    return at * ce * mg, gout
+
+
+@_reduce
+def _sfl_row(xr, tr, alpha, gamma, sc, g, has_g, el, has_el):
+    gamma2 = gamma == 2.0
+    acc = 0.0
+    for j in range(xr.shape[0]):
+        l, gv = _sfl_elem(xr[j], tr[j], alpha, gamma, gamma2)
+        if has_g:
+            g[j] = sc * gv
+        if has_el:
+            el[j] = np.float64(l)
+        acc += np.float64(l)
+    return acc
+
+
+@_strict
+def _binary_block(which, x, rs, c, t, trs, pw, has_pw, w, wrs, wcs, has_w, gamma, alpha, scale,
+                  red, loss, grad, has_g, lo, hi):
+    """which: 0 binary_cross_entropy, 1 sigmoid_focal_loss; rows [lo, hi)."""
+    has_el = red == NONE
+    acc = 0.0
+    for i in range(lo, hi):
+        xr = x[i * rs:i * rs + c]
+        tr = t[i * trs:i * trs + c]
+        sc = _as(scale, x.dtype.type(0))
+        g = grad[i * c:(i + 1) * c] if has_g else grad[0:0]
+        el = loss[i * c:(i + 1) * c] if has_el else loss[0:0]
+        if which == 0:
+            acc += _bce_row(xr, tr, pw, has_pw, w, i * wrs, wcs, has_w, sc, g, has_g, el, has_el)
+        else:
+            acc += _sfl_row(xr, tr, alpha, gamma, sc, g, has_g, el, has_el)
+    return acc
+
+
+@_kernel
+def _binary(which, x, rs, n, c, t, trs, pw, has_pw, w, wrs, wcs, has_w, gamma, alpha, red, loss,
+            grad, has_g, par):
+    count = np.float64(n) * np.float64(c)
+    scale = _grad_scale(red, count)
+    br = _block_rows(c)
+    nb = _n_blocks(n, br)
+    partial = np.empty(nb)
+    if par:
+        for b in prange(nb):
+            partial[b] = _binary_block(which, x, rs, c, t, trs, pw, has_pw, w, wrs, wcs, has_w,
+                                       gamma, alpha, scale, red, loss, grad, has_g, b * br,
+                                       min(b * br + br, n))
+    else:
+        for b in range(nb):
+            partial[b] = _binary_block(which, x, rs, c, t, trs, pw, has_pw, w, wrs, wcs, has_w,
+                                       gamma, alpha, scale, red, loss, grad, has_g, b * br,
+                                       min(b * br + br, n))
+    _finish(red, partial, nb, count, loss)
