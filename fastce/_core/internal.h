@@ -79,6 +79,24 @@ static inline int64_t fc_n_blocks(int64_t n_rows, int64_t block_rows) {
 /* Blocks are handed out dynamically: a thread that the OS delays just takes
  * fewer blocks instead of stalling the call (results do not depend on who
  * takes which block). */
+/* Run BODY for I in [0, N): on a team of `nt` threads taking chunks of
+ * `chunk` iterations dynamically (a thread the OS delays just takes fewer),
+ * or -- when nt == 1 -- with no parallel region at all (a team of one still
+ * costs microseconds, which small calls cannot afford). The caller names its
+ * thread count `nt` and its chunk size `chunk` (the pragma refers to them). */
+#define FC_PARALLEL_FOR(I, N, BODY)                                                \
+    do {                                                                          \
+        if (nt > 1) {                                                             \
+            _Pragma("omp parallel for schedule(dynamic, chunk) num_threads(nt)")  \
+            for (int64_t I = 0; I < (N); I++) { BODY }                            \
+        } else {                                                                  \
+            for (int64_t I = 0; I < (N); I++) { BODY }                            \
+        }                                                                         \
+    } while (0)
+
+/* Reductions over at most this many blocks keep their partial sums on the stack. */
+#define FC_STACK_BLOCKS 256
+
 /* Sum partial[0..n) in order (the fixed combination order). */
 double fc_sum_ordered(const double *partial, int64_t n);
 

@@ -25,35 +25,39 @@ typedef double (*FC(row_fn))(const FC(loss_ctx) *k, int64_t i);
 /* Fill the loss output: per-row losses (NONE, unless the row function writes
  * elementwise ones itself) or the block-ordered sum, divided by `denominator`
  * for MEAN. */
+/* Rows [lo, hi) of one block: their losses summed in row order (and written
+ * per row for NONE unless the row function writes elementwise ones). */
+static inline double FC(run_block)(const FC(loss_ctx) *k, FC(row_fn) fn, int64_t lo, int64_t hi,
+                                   double *loss) {
+    const int none = k->o->reduction == FASTCE_REDUCTION_NONE;
+    double acc = 0.0;
+    for (int64_t i = lo; i < hi; i++) {
+        const double l = fn(k, i);
+        if (!none) acc += l;
+        else if (!k->elem_loss) loss[i] = l;
+    }
+    return acc;
+}
+
 static int FC(run_rows)(const FC(loss_ctx) *k, FC(row_fn) fn, int64_t n, double denominator,
                         double *loss) {
     const int red = k->o->reduction;
     const int64_t br = fc_block_rows(k->c), nb = fc_n_blocks(n, br);
-    double *partial = NULL;
-    if (red != FASTCE_REDUCTION_NONE && nb > 0) {
+    double stack_partial[FC_STACK_BLOCKS], *partial = stack_partial;
+    if (nb > FC_STACK_BLOCKS) {
         partial = (double *)malloc((size_t)nb * sizeof(double));
         if (!partial) return FASTCE_ERR_ALLOC;
     }
     const int nt = fc_threads_for(k->o, n, k->c, nb);
-#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
-    for (int64_t b = 0; b < nb; b++) {
-        const int64_t lo = b * br, hi = lo + br < n ? lo + br : n;
-        double acc = 0.0;
-        for (int64_t i = lo; i < hi; i++) {
-            double l = fn(k, i);
-            if (red == FASTCE_REDUCTION_NONE) {
-                if (!k->elem_loss) loss[i] = l;
-            } else {
-                acc += l;
-            }
-        }
-        if (partial) partial[b] = acc;
-    }
+    const int64_t chunk = 1;
+    FC_PARALLEL_FOR(b, nb, {
+        partial[b] = FC(run_block)(k, fn, b * br, b * br + br < n ? b * br + br : n, loss);
+    });
     if (red != FASTCE_REDUCTION_NONE) {
-        double total = partial ? fc_sum_ordered(partial, nb) : 0.0;
-        free(partial);
+        const double total = fc_sum_ordered(partial, nb);
         loss[0] = red == FASTCE_REDUCTION_MEAN ? total / denominator : total;
     }
+    if (partial != stack_partial) free(partial);
     return FASTCE_OK;
 }
 

@@ -7,14 +7,12 @@ int FC(fastce_log_softmax)(const T *x, int64_t n, int64_t c, int64_t rs, T *out,
     if (st || n == 0 || c == 0) return st;
     const int64_t chunk = fc_block_rows(c);
     const int nt = fc_threads_for(&o, n, c, fc_n_blocks(n, chunk));
-#pragma omp parallel for schedule(dynamic, chunk) num_threads(nt) if (nt > 1)
-    for (int64_t i = 0; i < n; i++) {
+    FC_PARALLEL_FOR(i, n, {
         const T *xi = x + i * rs;
-        T *oi = out + i * ors;
-        T m = FC(row_max)(xi, c);
-        double s = FC(row_sumexp)(xi, c, m);
-        FC(row_log_softmax)(xi, c, m, (T)log(s), oi);
-    }
+        const T m = FC(row_max)(xi, c);
+        const double s = FC(row_sumexp)(xi, c, m);
+        FC(row_log_softmax)(xi, c, m, (T)log(s), out + i * ors);
+    });
     return FASTCE_OK;
 }
 
@@ -25,14 +23,13 @@ int FC(fastce_softmax)(const T *x, int64_t n, int64_t c, int64_t rs, T *out, int
     if (st || n == 0 || c == 0) return st;
     const int64_t chunk = fc_block_rows(c);
     const int nt = fc_threads_for(&o, n, c, fc_n_blocks(n, chunk));
-#pragma omp parallel for schedule(dynamic, chunk) num_threads(nt) if (nt > 1)
-    for (int64_t i = 0; i < n; i++) {
+    FC_PARALLEL_FOR(i, n, {
         const T *xi = x + i * rs;
         T *oi = out + i * ors;
-        T m = FC(row_max)(xi, c);
-        double s = FC(row_sumexp_store)(xi, c, m, oi);
+        const T m = FC(row_max)(xi, c);
+        const double s = FC(row_sumexp_store)(xi, c, m, oi);
         FC(row_scale)(oi, c, (T)(1.0 / s));
-    }
+    });
     return FASTCE_OK;
 }
 
@@ -46,12 +43,10 @@ int FC(fastce_logsumexp)(const T *x, int64_t n, int64_t c, int64_t rs, T *out,
     if (n == 0) return FASTCE_OK;
     const int64_t chunk = fc_block_rows(c);
     const int nt = fc_threads_for(&o, n, c, fc_n_blocks(n, chunk));
-#pragma omp parallel for schedule(dynamic, chunk) num_threads(nt) if (nt > 1)
-    for (int64_t i = 0; i < n; i++) {
+    FC_PARALLEL_FOR(i, n, {
         const T *xi = x + i * rs;
-        T m = FC(row_max)(xi, c);
-        double s = FC(row_sumexp)(xi, c, m);
-        out[i] = (T)FC(row_lse)(xi, c, m, s);
-    }
+        const T m = FC(row_max)(xi, c);
+        out[i] = (T)FC(row_lse)(xi, c, m, FC(row_sumexp)(xi, c, m));
+    });
     return FASTCE_OK;
 }
