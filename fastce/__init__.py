@@ -47,9 +47,15 @@ __all__ = ["log_softmax", "softmax", "logsumexp", "cross_entropy", "binary_cross
 
 def get_include() -> str:
     """The folder holding fastce.h (like numpy.get_include())."""
-    return _os.path.join(_os.path.dirname(__file__), "include")
+    installed = _os.path.join(_os.path.dirname(__file__), "include")
+    if _os.path.exists(_os.path.join(installed, "fastce.h")):
+        return installed
+    # an editable (development) install: the header of the source checkout
+    return _os.path.join(_os.path.dirname(_os.path.dirname(__file__)), "include")
 
 
 def get_lib_dir() -> str:
-    """The folder holding libfastce.so and fastce.pc."""
-    return _os.path.dirname(__file__)
+    """The folder holding libfastce.so and fastce.pc: the one the compiled
+    extension loads it from (the package folder; the build folder of an
+    editable install)."""
+    return _os.path.dirname(_os.path.dirname(_os.path.abspath(_ccore.__file__)))
