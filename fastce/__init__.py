@@ -58,4 +58,8 @@ def get_lib_dir() -> str:
     """The folder holding libfastce.so and fastce.pc: the one the compiled
     extension loads it from (the package folder; the build folder of an
     editable install)."""
-    return _os.path.dirname(_os.path.dirname(_os.path.abspath(_ccore.__file__)))
+    here = _os.path.dirname(_os.path.abspath(_ccore.__file__))  # fastce/_cython in a wheel
+    for d in (_os.path.dirname(here), here):
+        if _os.path.exists(_os.path.join(d, "libfastce.so")):
+            return d
+    return _os.path.dirname(here)
