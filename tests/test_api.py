@@ -313,3 +313,46 @@ def test_reduction_identities(case, backend):
     np.testing.assert_allclose(ln.sum(), ls, **t64)
     np.testing.assert_allclose(gm * n, gs, **t64)
     np.testing.assert_array_equal(gn, gs)
+
+
+# --- edge inputs, against hand-computed values -------------------------------------------
+
+_SIG2 = 1 / (1 + np.exp(-2.0))
+_P01 = np.exp([0.0, 1.0]) / np.exp([0.0, 1.0]).sum()
+EDGES = {
+    # id: (call(backend), expected output(s) as nested tuples of arrays)
+    "ce-empty-mean": (lambda b: fastce.cross_entropy(np.zeros((0, 3)), np.zeros(0, int),
+                                                     return_grad=True, backend=b),
+                      (np.nan, np.zeros((0, 3)))),
+    "ce-empty-sum": (lambda b: fastce.cross_entropy(np.zeros((0, 3)), np.zeros(0, int),
+                                                    reduction="sum", backend=b), 0.0),
+    "lse-no-classes": (lambda b: fastce.logsumexp(np.zeros((3, 0)), backend=b), [-np.inf] * 3),
+    "bce-0d": (lambda b: fastce.binary_cross_entropy(np.float64(2.0), np.float64(1.0),
+                                                     return_grad=True, backend=b),
+               (np.log1p(np.exp(-2.0)), _SIG2 - 1)),
+    "ce-target-weights-zero-mean": (lambda b: fastce.cross_entropy(
+        np.array([[0.0, 0.0, 1.0]]), np.array([0]), weight=np.array([0.0, 1.0, 1.0]),
+        return_grad=True, backend=b), (np.nan, np.zeros((1, 3)))),
+    "ce-neginf-target-class": (lambda b: fastce.cross_entropy(
+        np.array([[-np.inf, 0.0, 1.0]]), np.array([0]), return_grad=True, backend=b),
+        (np.inf, [[-1.0, *_P01]])),
+    "ce-uint8-ignore-255": (lambda b: fastce.cross_entropy(
+        np.array([[0.0, 1.0], [5.0, 5.0]]), np.array([1, 255], np.uint8), ignore_index=255,
+        reduction="none", backend=b), [-np.log(_P01[1]), 0.0]),
+    "ce-nan-row-only": (lambda b: fastce.cross_entropy(
+        np.array([[np.nan, 0.0], [0.0, 1.0]]), np.array([0, 1]), reduction="none", backend=b),
+        [np.nan, -np.log(_P01[1])]),
+    "bce-inf-logits": (lambda b: fastce.binary_cross_entropy(
+        np.array([np.inf, -np.inf]), np.array([1.0, 0.0]), reduction="none", return_grad=True,
+        backend=b), ([0.0, 0.0], [0.0, 0.0])),
+}
+
+
+@pytest.mark.parametrize("eid", list(EDGES))
+def test_edge_inputs(eid, backend):
+    call, expected = EDGES[eid]
+    with np.errstate(invalid="ignore"):
+        got = call(backend)
+    pairs = zip(got, expected) if isinstance(expected, tuple) else [(got, expected)]
+    for g, e in pairs:
+        np.testing.assert_allclose(np.asarray(g, dtype=np.float64), e, **tol.identity(np.float64))
