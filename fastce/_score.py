@@ -21,13 +21,13 @@ import numpy as np
 from fastce import _api
 from fastce import _validate as v
 
-__all__ = ["Scorer", "LOSSES", "BLOCK"]
+__all__ = ["Scorer", "LOSSES", "OPTIONS", "BLOCK"]
 
 LOSSES = ("cross_entropy", "focal", "binary", "sigmoid_focal")
 BLOCK = 1024  # samples per summation block (fixes the float summation order)
 
 # The options each loss accepts (names of the fastce function's keyword arguments).
-_OPTIONS = {
+OPTIONS = {
     "cross_entropy": ("axis", "weight", "ignore_index", "label_smoothing"),
     "focal": ("axis", "gamma", "alpha", "ignore_index"),
     "binary": ("weight", "pos_weight"),
@@ -95,9 +95,9 @@ class Scorer:
                  **options):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        unknown = sorted(set(options) - set(_OPTIONS[loss]))
+        unknown = sorted(set(options) - set(OPTIONS[loss]))
         if unknown:
-            raise TypeError(f"loss {loss!r} takes the options {_OPTIONS[loss]}, "
+            raise TypeError(f"loss {loss!r} takes the options {OPTIONS[loss]}, "
                             f"got unexpected {unknown}")
         self.loss = loss
         self.top_k = max(0, v.integer(top_k, "top_k"))

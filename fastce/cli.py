@@ -36,7 +36,7 @@ import numpy as np
 
 import fastce
 from fastce._backends import BACKENDS  # not available_backends(): that imports Numba
-from fastce._score import LOSSES, Scorer
+from fastce._score import LOSSES, OPTIONS, Scorer
 
 EXAMPLE = Path(__file__).with_name("data") / "digits_logits.npz"
 CHUNK_ELEMENTS = 1 << 22  # default chunk: about 4M logits (16 MB of float32)
@@ -277,10 +277,6 @@ def _vector_or_float(text, name, allow_float=True):
 _OPTION_FLAGS = {"axis": "--axis", "weight": "--weight", "ignore_index": "--ignore-index",
                  "label_smoothing": "--label-smoothing", "gamma": "--gamma",
                  "alpha": "--alpha", "pos_weight": "--pos-weight"}
-_ALLOWED = {"cross_entropy": ("axis", "weight", "ignore_index", "label_smoothing"),
-            "focal": ("axis", "gamma", "alpha", "ignore_index"),
-            "binary": ("weight", "pos_weight"),
-            "sigmoid_focal": ("gamma", "alpha")}
 
 
 def loss_options(args, loss):
@@ -290,7 +286,7 @@ def loss_options(args, loss):
         val = getattr(args, name)
         if val is None:
             continue
-        if name not in _ALLOWED[loss]:
+        if name not in OPTIONS[loss]:
             raise UsageError(f"{flag} does not apply to --loss {loss}")
         if name == "weight":
             val = _vector_or_float(val, flag, allow_float=False)
@@ -480,8 +476,10 @@ def compare_example(args, console):
         return 0
     from rich.table import Table
 
-    tab = Table(title=f"fastce score — built-in example: {desc}", title_justify="left")
-    tab.add_column("")
+    tab = Table(title=f"fastce score — built-in example ({EXAMPLE.name}): held-out logits of "
+                      "a classifier of scikit-learn's handwritten digits", title_justify="left",
+                caption="p: the model's probability of the true class", caption_justify="left")
+    tab.add_column("", no_wrap=True)
     tab.add_column("cross_entropy", justify="right")
     tab.add_column(f"focal (gamma={gamma:g})", justify="right")
     ce, fo = results["cross_entropy"], results["focal"]
@@ -489,11 +487,11 @@ def compare_example(args, console):
                        ("total loss", "total_loss"), ("top-1 accuracy", "accuracy")):
         tab.add_row(label, _fmt(ce[key]), _fmt(fo[key]))
     tab.add_row("perplexity", _fmt(ce["perplexity"]), "-")
-    tab.add_row("share of total loss, hardest 10% of rows",
+    tab.add_row("hardest 10%: share of loss",
                 *(f"{extra[n]['hardest_10pct_share']:.1%}" for n in results))
-    tab.add_row(f"share of total loss, {int(easy.sum())} easy rows (p_target >= 0.9)",
+    tab.add_row(f"{int(easy.sum())} easy rows (p>=0.9): share",
                 *(f"{extra[n]['easy_share']:.1%}" for n in results))
-    tab.add_row("hardest rows", *(", ".join(str(h["index"]) for h in r["hardest"][:5])
+    tab.add_row("hardest rows", *(", ".join(str(h["index"]) for h in r["hardest"][:3])
                                   for r in (ce, fo)))
     console.print(tab)
     console.print(f"Focal loss multiplies each row's cross-entropy by (1 - p_target)^{gamma:g}: "

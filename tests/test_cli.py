@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -70,10 +71,11 @@ def test_each_format_gives_the_scorer_summary(tmp_path, capsys, arrays, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["npy", "npz", "csv"])
-def test_summary_is_bit_identical_for_any_chunk_size(tmp_path, capsys, arrays, fmt):
+def test_summary_is_bit_identical_for_any_chunk_size_and_threads(tmp_path, capsys, arrays, fmt):
     files = _write(tmp_path, fmt, *arrays)
-    got = [_json(capsys, files + ["--chunk-rows", str(k), "--loss", "focal", "--gamma", "1.5"])[1]
-           for k in (1, 7, 128, 499, 10_000)]
+    got = [_json(capsys, files + ["--chunk-rows", str(k), "--loss", "focal", "--gamma", "1.5",
+                                  "--threads", str(threads)])[1]
+           for k, threads in ((1, 1), (7, 2), (128, 1), (499, 2), (10_000, 2))]
     assert all(g == got[0] for g in got[1:])
 
 
@@ -219,7 +221,6 @@ def test_errors(tmp_path, capsys, arrays, case):
     finally:
         os.chdir(cwd)
     err = capsys.readouterr().err
-    import re
     assert re.search(msg, err), err
     assert sorted(os.listdir(tmp_path)) == before  # nothing half-written left
 
