@@ -148,6 +148,8 @@ class Scorer:
             raise ValueError(f"logits have {c} classes (axis {ax}) but earlier batches had "
                              f"{self.classes}")
         t = v._array(target, "target")
+        if self._elementwise and t.dtype.kind in "biu":  # 0/1 labels stored as integers
+            t = t.astype(v.compute_dtype(a))
         prob = self._elementwise or t.dtype.kind == "f"
         if self._prob_targets is None:
             self._prob_targets = prob

@@ -104,7 +104,7 @@ def test_elementwise_losses(tmp_path, capsys, arrays, loss, extra):
     x = arrays[0]
     t = (np.random.default_rng(2).random(x.shape) < 0.4).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "t.npy", t)
+    np.save(tmp_path / "t.npy", t.astype(np.int8))  # integer 0/1 labels are accepted
     _, summary = _json(capsys, [str(tmp_path / "x.npy"), str(tmp_path / "t.npy"),
                                 "--loss", loss, *extra, "--chunk-rows", "33"])
     opts = {"pos_weight": 2.0} if loss == "binary" else {"alpha": 0.5}
