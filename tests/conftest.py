@@ -155,8 +155,9 @@ DTYPES = (np.float16, np.float32, np.float64)
 
 def pytest_generate_tests(metafunc):
     """Parametrize `backend` and `loss_case` arguments wherever a test takes them."""
-    if "backend" in metafunc.fixturenames and not any(
-            m.name == "parametrize" and "backend" in m.args[0] for m in metafunc.definition.iter_markers()):
+    explicit = any(m.name == "parametrize" and "backend" in m.args[0]
+                   for m in metafunc.definition.iter_markers())
+    if "backend" in metafunc.fixturenames and not explicit:
         metafunc.parametrize("backend", backend_params())
     if "loss_case" in metafunc.fixturenames:
         metafunc.parametrize("loss_case", LOSS_CASES, ids=[c.id for c in LOSS_CASES])

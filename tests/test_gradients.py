@@ -97,7 +97,8 @@ def mp_loss_and_grad(row_loss, x, t, *params):
 
             loss += f(*vals)
             for j, k in enumerate(keep):
-                grad[i, k] = float(mpmath.diff(f, vals, tuple(int(j == m) for m in range(len(keep)))))
+                order = tuple(int(j == m) for m in range(len(keep)))
+                grad[i, k] = float(mpmath.diff(f, vals, order))
     return float(loss), grad
 
 
@@ -108,14 +109,16 @@ EXTREME = {
                            [[40.0, 0.0, 0.0], [0.0, 38.0, -5.0], [0.5, 1.0, -1.0]], [0, 1, 2],
                            _focal_index, (0.5,)),
     "focal-g0.25-pt-to-1-alpha": ("focal_loss", {"gamma": 0.25, "alpha": 0.5},
-                                  [[20.0, -3.0, 0.0], [1.0, 0.0, 25.0], [0.5, 1.0, -1.0]], [0, 2, 0],
+                                  [[20.0, -3.0, 0.0], [1.0, 0.0, 25.0], [0.5, 1.0, -1.0]],
+                                  [0, 2, 0],
                                   _focal_index,
                                   (0.25, 0.5)),
     "focal-prob-g0.5-pt-to-1": ("focal_loss", {"gamma": 0.5, "alpha": None},
                                 [[-30.0, 10.0, 0.0], [35.0, 0.0, 1.0]], _P[::-1].copy(),
                                 _focal_prob, (0.5,)),
     "sfocal-g0.5-saturated": ("sigmoid_focal_loss", {"gamma": 0.5, "alpha": 0.25},
-                              [[40.0, -40.0, 30.0, 0.3]], [[1.0, 0.0, 0.0, 1.0]], _sfocal, (0.5, 0.25)),
+                              [[40.0, -40.0, 30.0, 0.3]], [[1.0, 0.0, 0.0, 1.0]], _sfocal,
+                              (0.5, 0.25)),
     "ce-prob-neginf": ("cross_entropy", {}, [[-np.inf, 1.0, 0.0], [2.0, -np.inf, 0.5]], _P,
                        _ce_prob, ()),
     "focal-prob-neginf": ("focal_loss", {"gamma": 2.0, "alpha": None},

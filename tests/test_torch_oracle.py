@@ -34,7 +34,8 @@ def torch_cross_entropy(x, t, reduction, weight=None, ignore_index=-100, label_s
 
 
 def torch_focal(x, t, reduction, gamma=2.0, alpha=None, ignore_index=-100, axis=-1):
-    """-alpha_t (1 - p_t)^gamma log p_t; probability targets: -sum_c alpha_c t_c (1-p_c)^g log p_c."""
+    """-alpha_t (1 - p_t)^gamma log p_t, mean over non-ignored samples; probability
+    targets: -sum_c alpha_c t_c (1 - p_c)^gamma log p_c, mean over samples."""
     lp = torch.log_softmax(x, dim=axis)
     c = x.shape[axis]
     a = torch.ones(c, dtype=x.dtype)

@@ -162,10 +162,15 @@ def test_bad_argument(call, exc, words, backend):
     assert not missing, f"message {msg!r} lacks {missing}"
 
 
-def test_failed_call_leaves_buffers_untouched(backend):
-    buf = np.full((4, 3), 7.0)
-    with pytest.raises(ValueError):
-        fastce.cross_entropy(X, _bad_target(0, 3), return_grad=True, grad_out=buf, backend=backend)
+@pytest.mark.parametrize("func", ["cross_entropy", "focal_loss"])
+def test_failed_call_leaves_buffers_untouched(func, backend):
+    """A bad last target (after 40000 good rows, so a threaded core would have started):
+    ValueError naming it, and grad_out never written."""
+    x = np.zeros((40000, 3))
+    t = _bad_target(39999, 3, (40000,))
+    buf = np.full((40000, 3), 7.0)
+    with pytest.raises(ValueError, match=r"target\[39999\] = 3"):
+        getattr(fastce, func)(x, t, return_grad=True, grad_out=buf, backend=backend)
     np.testing.assert_array_equal(buf, 7.0)
 
 
