@@ -327,6 +327,23 @@ def test_contract_empty(dtype):
         compare("binary_cross_entropy", x, x, dtype, reduction=red)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_max(dtype):
+    """The integer-key max: NaN skipped, -inf for empty / all-NaN rows, order of negatives."""
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 7, 8, 9, 33):
+        for _ in range(5):
+            x = (rng.standard_normal(n) * 10 - 5).astype(dtype)
+            x[rng.random(n) < 0.2] = np.nan
+            x[rng.random(n) < 0.1] = -np.inf
+            ref = np.max(x[~np.isnan(x)]) if (~np.isnan(x)).any() else -np.inf
+            assert K._row_max(x) == ref
+    assert K._row_max(np.array([-0.0, -1e-45, -3.0], dtype)) == 0.0
+    assert K._row_max(np.array([np.nan, np.inf, 1.0], dtype)) == np.inf
+    assert K._row_max(np.full(9, -np.inf, dtype)) == -np.inf
+    assert K._row_max(np.full(9, np.nan, dtype)) == -np.inf
+
+
 # --- the vectorised exp -----------------------------------------------------------------
 def _ulp_err(got, exact, dtype):
     """|got - exact| in units of the last place of exact rounded to dtype."""
@@ -509,7 +526,7 @@ def test_kernels_run_as_plain_python():
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     r = subprocess.run(
         [sys.executable, "-m", "pytest", __file__, "-q", "-x", "-p", "no:cacheprovider",
-         "-W", "ignore::RuntimeWarning", "-k", "contract or exp_special",
+         "-W", "ignore::RuntimeWarning", "-k", "contract or exp_special or row_max",
          "--import-mode=importlib"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

@@ -282,34 +282,62 @@ def _finish(red, partial, nb, denominator, loss):
 
 
 # --- row primitives (contiguous rows; float64 accumulation) --------------------------
+def _fkey(v):
+    """An integer key ordered like the float v (for v not NaN): the bits, with the
+    magnitude bits flipped for negative v (two's-complement order = float order)."""
+    if isinstance(v, np.float32):
+        b = _f32_bits(v)
+        return b ^ ((b >> 31) & 0x7FFFFFFF)
+    b = _f64_bits(v)
+    return b ^ ((b >> 63) & 0x7FFFFFFFFFFFFFFF)
+
+
+def _fkey_inv(key, like):
+    """The float of `like`'s type whose _fkey is `key` (the map is an involution)."""
+    if isinstance(like, np.float32):
+        return _f32_from_bits(np.int32(key ^ ((key >> 31) & 0x7FFFFFFF)))
+    return _f64_from_bits(np.int64(key ^ ((key >> 63) & 0x7FFFFFFFFFFFFFFF)))
+
+
+@overload(_fkey)
+def _fkey_ov(v):
+    if v == types.float32:
+        def impl(v):
+            b = _f32_bits(v)
+            return b ^ ((b >> 31) & 0x7FFFFFFF)
+        return impl
+    if v == types.float64:
+        def impl(v):
+            b = _f64_bits(v)
+            return b ^ ((b >> 63) & 0x7FFFFFFFFFFFFFFF)
+        return impl
+    return None
+
+
+@overload(_fkey_inv)
+def _fkey_inv_ov(key, like):
+    if like == types.float32:
+        return lambda key, like: _f32_from_bits(key ^ ((key >> 31) & 0x7FFFFFFF))
+    if like == types.float64:
+        return lambda key, like: _f64_from_bits(key ^ ((key >> 63) & 0x7FFFFFFFFFFFFFFF))
+    return None
+
+
 @_strict
 def _row_max(x):
-    """max_k x_k; -inf for an empty row; NaN is skipped (it propagates through the
-    exps). Eight independent lanes so that LLVM vectorises it."""
-    n = x.shape[0]
+    """max_k x_k; -inf for an empty (or all-NaN) row; NaN is skipped (it propagates
+    through the exps), as the core's row_max. LLVM does not vectorise a float max
+    reduction without nnan, so the max is taken over integer keys (_fkey), which it
+    does (vpmaxsd). The sign of a zero max may differ from the core's (harmless:
+    x - (+0) == x - (-0))."""
     ninf = _as(-np.inf, x.dtype.type(0))
-    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = ninf
-    k = 0
-    while k + 8 <= n:
-        m0 = x[k] if x[k] > m0 else m0
-        m1 = x[k + 1] if x[k + 1] > m1 else m1
-        m2 = x[k + 2] if x[k + 2] > m2 else m2
-        m3 = x[k + 3] if x[k + 3] > m3 else m3
-        m4 = x[k + 4] if x[k + 4] > m4 else m4
-        m5 = x[k + 5] if x[k + 5] > m5 else m5
-        m6 = x[k + 6] if x[k + 6] > m6 else m6
-        m7 = x[k + 7] if x[k + 7] > m7 else m7
-        k += 8
-    while k < n:
-        m0 = x[k] if x[k] > m0 else m0
-        k += 1
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    m4 = m5 if m5 > m4 else m4
-    m6 = m7 if m7 > m6 else m6
-    m0 = m2 if m2 > m0 else m0
-    m4 = m6 if m6 > m4 else m4
-    return m4 if m4 > m0 else m0
+    k_ninf = _fkey(ninf)
+    km = k_ninf
+    for k in range(x.shape[0]):
+        v = x[k]
+        kv = _fkey(v) if v == v else k_ninf
+        km = max(km, kv)
+    return _fkey_inv(km, ninf)
 
 
 @_reduce
