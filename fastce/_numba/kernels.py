@@ -152,8 +152,10 @@ def _as_ov(v, like):
 # Special values: exp(+inf) = inf, exp(-inf) = 0, exp(NaN) = NaN, overflow -> inf,
 # underflow -> 0 (subnormals are produced, rounded once).
 # Accuracy (measured, tests/test_numba_backend.py::test_exp_accuracy*):
-#   float32: max 0.99 ulp over a dense sweep of [-110, 95] (vs float64 exp);
-#   float64: max 0.9 ulp (vs mpmath), over random and extreme arguments.
+#   float32: max 1.01 ulp over 8M points evenly spread on [-104.5, 89.5], subnormal
+#            results included (vs float64 exp rounded: the float32 ulp of the result);
+#   float64: max 0.94 ulp vs mpmath (28k random arguments, incl. the subnormal range).
+# (glibc's scalar expf/exp: < 1 ulp; libmvec, used by the C core: < 4 ulp documented.)
 
 _E32_LOG2E = np.float32(1.4426950408889634)
 _E32_C1 = np.float32(0.693359375)  # Cephes expf: ln2 = C1 + C2
