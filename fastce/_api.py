@@ -110,6 +110,7 @@ class _Loss:
         self.a, self.ax, self.dt, self.x2 = v.logits(logits, axis, "logits", min_ndim)
         self.n, self.c = self.x2.shape
         self.grad_out = grad_out
+        self.elementwise = False  # the gradient takes the shape of the per-element losses
 
     def buffers(self, loss_len, target):
         """Allocate (or adopt) the loss and gradient buffers."""
@@ -153,8 +154,10 @@ class _Loss:
         if not self.return_grad:
             return loss
         if self.direct:
-            return loss, self.grad_out
-        return loss, _rows_to_array(self.g2, self.a.shape, self.ax, self.grad_out, dtype)
+            grad = self.grad_out
+        else:
+            grad = _rows_to_array(self.g2, self.a.shape, self.ax, self.grad_out, dtype)
+        return loss, grad.reshape(none_shape) if self.elementwise else grad
 
 
 def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean",
@@ -230,6 +233,7 @@ def _elementwise(logits, target, reduction, return_grad, grad_out, backend):
     if a0.ndim == 0 and grad_out is not None:
         grad_out = v.output(grad_out, (), a0.dtype, "grad_out", (a0, target)).reshape(1)
     L = _Loss(a, -1, reduction, return_grad, grad_out, backend)
+    L.elementwise = True
     t = v._array(target, "target")
     if t.shape != a0.shape:
         raise ValueError(f"target must have the logits' shape {a0.shape}, got {t.shape}")

@@ -207,7 +207,7 @@ def sigmoid_focal_loss(x, t, gamma, alpha, reduction, loss, grad, n_threads):
     if grad is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
             r = np.where(m > 0, p * pn / np.where(m > 0, m, 1.0), 1.0)
-        g = at * ((p * (1.0 - t) - pn * t) * mg + gamma * ce * mg * (1.0 - 2.0 * t) * r)
+        g = at * ((p * (1.0 - t) - pn * t) * mg + gamma * _xmul(r, ce) * mg * (1.0 - 2.0 * t))
         _write(grad, scale * g)
 
 

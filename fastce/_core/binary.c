@@ -13,7 +13,8 @@
  *   ce = t softplus(-x) + (1 - t) softplus(x),  m = 1 - p_t = p (1 - t) + p' t
  *   l = alpha_t ce m^gamma,  alpha_t = alpha t + (1 - alpha)(1 - t)  (1 if alpha < 0)
  *   dl/dx = alpha_t ((p (1 - t) - p' t) m^gamma + gamma ce m^gamma (1 - 2t) r),
- *   r = p p' / m  (<= 1; the limit 1 where m = 0), so gamma < 1 stays finite.
+ *   r = p p' / m  (<= 1; the limit 1 where m = 0), so gamma < 1 stays finite;
+ *   ce r := 0 where r == 0 (x = +-inf: ce r ~ |x| e^-|x| -> 0, the limit, not inf * 0).
  */
 #include "internal.h"
 

@@ -23,7 +23,8 @@ static inline T FC(sfl_elem)(T xv, T tv, double alpha, double gamma, int gamma2,
     const T mg = gamma2 ? mm * mm : (T)fc_pow_gamma((double)mm, gamma);
     const T at = alpha >= 0 ? (T)alpha * tv + (T)(1 - alpha) * nt : (T)1;
     const T r = mm > 0 ? p * pn / mm : (T)1;
-    *gout = at * ((p * nt - pn * tv) * mg + (T)gamma * ce * mg * ((T)1 - 2 * tv) * r);
+    const T cer = FC_XMUL(r, ce); /* ce r -> 0 as x -> +-inf (r ~ e^-|x|), also at inf */
+    *gout = at * ((p * nt - pn * tv) * mg + (T)gamma * cer * mg * ((T)1 - 2 * tv));
     return at * ce * mg;
 }
 
