@@ -157,7 +157,9 @@ class _Loss:
             grad = self.grad_out
         else:
             grad = _rows_to_array(self.g2, self.a.shape, self.ax, self.grad_out, dtype)
-        return loss, grad.reshape(none_shape) if self.elementwise else grad
+        if self.elementwise and grad.shape != none_shape:  # 0-d logits: a 0-d gradient
+            grad = grad.reshape(none_shape)
+        return loss, grad
 
 
 def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean",
