@@ -137,7 +137,9 @@ class _Loss:
                     raise
                 range_error()
                 raise
-        else:  # nothing to compute: empty sums
+        else:  # nothing to compute: empty sums (a target can still be out of range: C = 0)
+            if range_error is not None:
+                range_error()
             self.loss[...] = np.nan if self.reduction == "mean" else 0.0
             if self.g2 is not None:
                 self.g2[...] = 0
