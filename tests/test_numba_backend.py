@@ -309,6 +309,19 @@ def test_contract_large_logits(func, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_contract_sigmoid_focal_infinite_logits(dtype, gamma):
+    """x = +-inf with fractional targets: the loss is inf, the gradient its finite limit."""
+    x = np.array([[np.inf, -np.inf, 1.0, np.inf, -np.inf, 0.0]], dtype)
+    t = np.array([[0.3, 0.3, 0.5, 1.0, 0.0, 1.0]], dtype)
+    for alpha in (-1.0, 0.25):
+        loss, g = compare("sigmoid_focal_loss", x, t, dtype, reduction="none", gamma=gamma,
+                          alpha=alpha)
+        assert np.all(np.isfinite(g))
+        assert np.isinf(loss[:2]).all() and np.isfinite(loss[2:]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("func", LAYOUT_FUNCS[3:])
 def test_contract_nan_propagates(func, dtype):
     x, t = make(func, dtype, n=4, c=5)

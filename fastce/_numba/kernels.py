@@ -461,9 +461,10 @@ def _ce_index_row(x, rs, c, yi, i, w, has_w, eps, wsum, scale, grad, has_g):
         else:
             _row_scale(g, cp)
         # a p_y - (1 - eps) w_y - eps/C w_y = (1 - eps) w_y expm1(logp_y) + eps/C (W p_y - w_y)
-        p_y = math.exp(logp_y)
-        g[yi] = _as(scale * ((1.0 - eps) * wy * math.expm1(logp_y)
-                             + eps / c * (wsum * p_y - wy)), m)
+        gy = (1.0 - eps) * wy * math.expm1(logp_y)
+        if eps > 0.0:
+            gy += eps / c * (wsum * math.exp(logp_y) - wy)
+        g[yi] = _as(scale * gy, m)
     return l
 
 
@@ -746,12 +747,13 @@ def _sigmoid_parts(xv):
 
 
 @_strict
-def _bce_elem(xv, tv, pw, wv, sc):
+def _bce_elem(xv, tv, pw, wv):
+    """One BCE element: (loss, d loss / dx)."""
     sp, spn, sig, sign = _sigmoid_parts(xv)
     pwt = pw * tv
     nt = _as(1.0, xv) - tv
     l = wv * (_xmul(pwt, spn) + _xmul(nt, sp))
-    return l, sc * wv * (nt * sig - pwt * sign)
+    return l, wv * (nt * sig - pwt * sign)
 
 
 @_reduce
@@ -761,9 +763,9 @@ def _bce_row(xr, tr, pw, has_pw, w, woff, wcs, has_w, sc, g, has_g, el, has_el):
     for j in range(xr.shape[0]):
         pwj = _as(pw[j], sc) if has_pw else one
         wv = _as(w[woff + j * wcs], sc) if has_w else one
-        l, gv = _bce_elem(xr[j], tr[j], pwj, wv, sc)
+        l, gv = _bce_elem(xr[j], tr[j], pwj, wv)
         if has_g:
-            g[j] = gv
+            g[j] = sc * gv
         if has_el:
             el[j] = np.float64(l)
         acc += np.float64(l)
@@ -781,8 +783,9 @@ def _sfl_elem(xv, tv, alpha, gamma, gamma2):
     mg = mm * mm if gamma2 else _as(_pow_gamma(np.float64(mm), gamma), xv)
     at = _as(alpha, xv) * tv + _as(1.0 - alpha, xv) * nt if alpha >= 0.0 else one
     r = p * pn / mm if mm > _as(0.0, xv) else one
+    cer = _xmul(r, ce)  # ce r -> 0 as x -> +-inf (r ~ e^-|x|), also at inf
     two = _as(2.0, xv)
-    gout = at * ((p * nt - pn * tv) * mg + _as(gamma, xv) * ce * mg * (one - two * tv) * r)
+    gout = at * ((p * nt - pn * tv) * mg + _as(gamma, xv) * cer * mg * (one - two * tv))
     return at * ce * mg, gout
 
 
