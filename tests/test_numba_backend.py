@@ -485,14 +485,47 @@ def test_threads_large_default_threshold(dtype):
     n, c = 1000, 300
     assert nb._threads_for(2, n, c) == min(2, nb.numba.config.NUMBA_NUM_THREADS)
     x, y = make("cross_entropy", dtype, n, c, seed=4)
-    before = nb.numba.get_num_threads()
+    before = nb.numba.get_num_threads(), nb.numba.get_parallel_chunksize()
     one = call(nb, "cross_entropy", x, y, n_threads=1, label_smoothing=0.1)
     two = call(nb, "cross_entropy", x, y, n_threads=2, label_smoothing=0.1)
-    assert nb.numba.get_num_threads() == before
+    assert (nb.numba.get_num_threads(), nb.numba.get_parallel_chunksize()) == before
     assert all(a.tobytes() == b.tobytes() for a, b in zip(one, two))
     ref = call(cy, "cross_entropy", x, y, n_threads=2, label_smoothing=0.1)
     for a, b in zip(two, ref):
         assert_agree(a, b, dtype)
+
+
+FORK_SCRIPT = """
+import multiprocessing as mp, numba, numpy as np
+import fastce._numba as nb
+nb._PAR_MIN_ELEMS = 0
+x = np.random.default_rng(0).standard_normal((7000, 5)).astype(np.float32)
+y = np.zeros(7000, np.int64)
+
+def run(_=None):
+    loss = np.zeros(1)
+    nb.cross_entropy(x, y, None, -100, 0.0, "mean", loss, None, 2)
+    return loss[0]
+
+parent = run()
+print(numba.threading_layer())
+with mp.get_context("fork").Pool(1) as pool:
+    assert pool.map(run, [0])[0] == parent
+print("ok")
+"""
+
+
+@pytest.mark.skipif(JITLESS, reason="threads need the compiler")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+@pytest.mark.skipif(bool(os.environ.get("NUMBA_THREADING_LAYER")), reason="layer set by the user")
+def test_fork_after_parallel_call():
+    """The layer chosen on import is fork-safe (not GNU OpenMP): a forked child runs a
+    kernel after the parent ran a parallel one."""
+    r = subprocess.run([sys.executable, "-c", FORK_SCRIPT], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    layer, ok = r.stdout.split()[-2:]
+    assert layer in ("tbb", "workqueue") and ok == "ok"
 
 
 def test_set_get_num_threads():

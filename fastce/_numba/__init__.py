@@ -97,9 +97,14 @@ def _run(kernel, n_threads, n, c, *args):
         return
     prev = numba.get_num_threads()
     numba.set_num_threads(nt)
+    # dynamic scheduling, one block (>= 16384 elements) at a time, as the C core: a
+    # thread slowed by other load does not hold the others up. Results do not depend
+    # on which thread runs which block.
+    prev_chunk = numba.set_parallel_chunksize(1)
     try:
         kernel(*args, True)
     finally:
+        numba.set_parallel_chunksize(prev_chunk)
         numba.set_num_threads(prev)
 
 
