@@ -18,7 +18,7 @@
  * OUT_LEN elements of the out/grad buffer. Both are filled with the byte 0xA5
  * before the call, so the test can see that nothing was written on error.
  */
-#include <fastce.h>
+#include "capi_dispatch.h"
 
 #include <stdint.h> /* int64_t */
 #include <stdio.h>  /* FILE, fopen, fread, fwrite */
@@ -32,55 +32,6 @@ enum field {
 
 /* NULLS bits: these pointers are passed as NULL whatever their length. */
 enum { NULL_X = 1, NULL_TARGET = 2, NULL_LOSS = 4, NULL_OUT = 8, NULL_OPT = 16 };
-
-enum fn {
-    LOG_SOFTMAX, SOFTMAX, LOGSUMEXP, CROSS_ENTROPY, CROSS_ENTROPY_PROB, BINARY_CROSS_ENTROPY,
-    FOCAL_LOSS, FOCAL_LOSS_PROB, SIGMOID_FOCAL_LOSS
-};
-
-/* The arguments of one call. */
-struct call {
-    const int64_t *h;
-    void *x, *t, *out;
-    int64_t *y;
-    double *loss;
-    const fastce_options *opt;
-};
-
-/* One dispatcher per dtype, written once. */
-#define DEFINE_DISPATCH(T, S)                                                                     \
-    static int dispatch_##S(const struct call *k) {                                              \
-        const int64_t *h = k->h;                                                                  \
-        const T *x = (const T *)k->x, *t = (const T *)k->t;                                       \
-        T *out = (T *)k->out;                                                                     \
-        switch (h[FN]) {                                                                          \
-        case LOG_SOFTMAX:                                                                         \
-            return fastce_log_softmax_##S(x, h[N], h[C], h[RS], out, h[ORS], k->opt);             \
-        case SOFTMAX: return fastce_softmax_##S(x, h[N], h[C], h[RS], out, h[ORS], k->opt);       \
-        case LOGSUMEXP: return fastce_logsumexp_##S(x, h[N], h[C], h[RS], out, k->opt);           \
-        case CROSS_ENTROPY:                                                                       \
-            return fastce_cross_entropy_##S(x, h[N], h[C], h[RS], k->y, k->opt, k->loss, out,     \
-                                            h[ORS]);                                              \
-        case CROSS_ENTROPY_PROB:                                                                  \
-            return fastce_cross_entropy_prob_##S(x, h[N], h[C], h[RS], t, h[TRS], k->opt,         \
-                                                 k->loss, out, h[ORS]);                           \
-        case BINARY_CROSS_ENTROPY:                                                                \
-            return fastce_binary_cross_entropy_##S(x, h[N], h[C], h[RS], t, h[TRS], k->opt,       \
-                                                   k->loss, out, h[ORS]);                         \
-        case FOCAL_LOSS:                                                                          \
-            return fastce_focal_loss_##S(x, h[N], h[C], h[RS], k->y, k->opt, k->loss, out,        \
-                                         h[ORS]);                                                 \
-        case FOCAL_LOSS_PROB:                                                                     \
-            return fastce_focal_loss_prob_##S(x, h[N], h[C], h[RS], t, h[TRS], k->opt, k->loss,   \
-                                              out, h[ORS]);                                       \
-        case SIGMOID_FOCAL_LOSS:                                                                  \
-            return fastce_sigmoid_focal_loss_##S(x, h[N], h[C], h[RS], t, h[TRS], k->opt,         \
-                                                 k->loss, out, h[ORS]);                           \
-        default: return -1;                                                                       \
-        }                                                                                         \
-    }
-DEFINE_DISPATCH(float, f32)
-DEFINE_DISPATCH(double, f64)
 
 /* Read `len` items of `size` bytes into a buffer of exactly that size (NULL
  * for len 0); *ok is cleared on a short read or a failed allocation. */
@@ -134,11 +85,12 @@ static int run_case(FILE *in, FILE *res) {
     opt.weight_col_stride = h[WEIGHT_CS];
 
     const int64_t nulls = h[NULLS];
-    struct call k = {h, nulls & NULL_X ? NULL : x, nulls & NULL_TARGET ? NULL : t,
-                     nulls & NULL_OUT ? NULL : out, nulls & NULL_TARGET ? NULL : y,
-                     nulls & NULL_LOSS ? NULL : loss, nulls & NULL_OPT ? NULL : &opt};
+    struct capi_call k = {(int)h[FN], h[N], h[C], h[RS], h[TRS], h[ORS],
+                          nulls & NULL_X ? NULL : x, nulls & NULL_TARGET ? NULL : t,
+                          nulls & NULL_TARGET ? NULL : y, nulls & NULL_OUT ? NULL : out,
+                          nulls & NULL_LOSS ? NULL : loss, nulls & NULL_OPT ? NULL : &opt};
     int64_t status = -1;
-    if (ok) status = es == 4 ? dispatch_f32(&k) : dispatch_f64(&k);
+    if (ok) status = capi_dispatch(&k, (int)es);
     if (ok) {
         fwrite(&status, sizeof status, 1, res);
         if (loss) fwrite(loss, sizeof(double), (size_t)h[LOSS_LEN], res);
