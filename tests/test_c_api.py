@@ -410,6 +410,8 @@ def assert_untouched(result):
 
 @pytest.mark.parametrize("fn, options, dtype, layout, reduction, n, c", SPECS)
 def test_c_matches_python(driver_results, request, fn, options, dtype, layout, reduction, n, c):
+    """Loss, gradient (or out) of the C call bit-identical to the Python API's, for
+    n_threads 1 and 2 and without a gradient; nothing written between output rows."""
     (loss, out), calls, results = driver_results[request.node.callspec.id]
     for call, res in zip(calls, results):
         what = f"n_threads={call.n_threads} grad={'no' if call.nulls else 'yes'}"

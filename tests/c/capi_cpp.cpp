@@ -22,7 +22,8 @@ void print_hex(const char *key, const std::vector<double> &v) {
 
 int main() {
     const std::int64_t n = 3, c = 4;
-    std::vector<double> logits = {0.5, -1.25, 3.0, 0.0, 2.0, 2.0, -7.5, 1.0, -0.5, 4.25, 0.125, -3.0};
+    std::vector<double> logits = {0.5, -1.25, 3.0, 0.0, 2.0,  2.0,
+                                  -7.5, 1.0, -0.5, 4.25, 0.125, -3.0};
     std::vector<std::int64_t> target = {2, -100, 1};
     std::vector<double> class_weight = {1.0, 0.5, 2.0, 0.25};
     fastce_options opt = FASTCE_OPTIONS_INIT;

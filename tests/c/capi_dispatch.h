@@ -33,7 +33,8 @@ struct capi_call {
         const T *x = (const T *)k->x, *t = (const T *)k->t;                                       \
         T *out = (T *)k->out;                                                                     \
         switch (k->fn) {                                                                          \
-        case LOG_SOFTMAX: return fastce_log_softmax_##S(x, k->n, k->c, k->rs, out, k->ors, k->opt); \
+        case LOG_SOFTMAX:                                                                         \
+            return fastce_log_softmax_##S(x, k->n, k->c, k->rs, out, k->ors, k->opt);             \
         case SOFTMAX: return fastce_softmax_##S(x, k->n, k->c, k->rs, out, k->ors, k->opt);       \
         case LOGSUMEXP: return fastce_logsumexp_##S(x, k->n, k->c, k->rs, out, k->opt);           \
         case CROSS_ENTROPY:                                                                       \

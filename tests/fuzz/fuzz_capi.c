@@ -129,7 +129,8 @@ static int gaps_untouched(const uint8_t *out, int64_t n, int64_t c, int64_t ors,
 }
 
 static void fail(const char *why, int fn, int status) {
-    fprintf(stderr, "fuzz_capi: %s (function %d, status %s)\n", why, fn, fastce_status_name(status));
+    fprintf(stderr, "fuzz_capi: %s (function %d, status %s)\n", why, fn,
+            fastce_status_name(status));
     __builtin_trap();
 }
 
@@ -272,7 +273,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rule(&v, !all_finite(e->pos_weight, cls_len), fn == BINARY_CROSS_ENTROPY);
     rule(&v, e->weight && (wrs < 0 || wcs < 0 || (nonempty && !w_ok)), 1);
     rule(&v, e->weight && !w_ok, 0); /* an empty weight with overflowing strides: either way */
-    rule(&v, !all_finite(e->weight, fits(w_len) ? w_len : 0), 0); /* data: not validated by the contract */
+    /* elementwise weights are data: the contract does not validate them */
+    rule(&v, !all_finite(e->weight, fits(w_len) ? w_len : 0), 0);
     for (int64_t i = 0; fits(y_len) && y && !null_target && i < y_len && c >= 0; i++)
         rule(&v, y[i] != e->ignore_index && (y[i] < 0 || y[i] >= c), 1);
 #ifdef FUZZ_SKIP_KNOWN
@@ -299,7 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                           null_loss ? NULL : loss, o};
     const int st = capi_dispatch(&k, (int)es);
     if (st < FASTCE_OK || st > FASTCE_ERR_ALLOC) fail("unknown status", fn, st);
-    if (v.named && st == FASTCE_OK) fail("a documented rule is broken but the call succeeded", fn, st);
+    if (v.named && st == FASTCE_OK) fail("a documented rule is broken, yet FASTCE_OK", fn, st);
     if (!v.named && !v.other && st != FASTCE_OK) fail("a valid call failed", fn, st);
     const int64_t out_bytes = with_out && fits(out_len) ? out_len * (int64_t)es : 0;
     const int64_t loss_bytes = fits(loss_len) ? loss_len * (int64_t)sizeof(double) : 0;

@@ -67,8 +67,8 @@ def targets(tmp_path_factory):
 @pytest.mark.parametrize("seed", sorted(p.name for p in CORPUS.iterdir()))
 def test_regressions(targets, seed):
     """Each stored input runs clean (no sanitizer report, no contract violation)."""
-    proc = subprocess.run([str(targets["strict"]), str(CORPUS / seed)], env=ENV, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run([str(targets["strict"]), str(CORPUS / seed)], env=ENV,
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
@@ -79,11 +79,11 @@ def test_fuzz(targets, tmp_path):
     so that it keeps looking for others."""
     corpus = tmp_path / "corpus"  # new inputs go here, never into the repository
     corpus.mkdir()
-    cmd = [str(targets["skip_known"]), f"-max_total_time={FUZZ_SECONDS}", "-max_len=1024", "-timeout=10",
-           "-rss_limit_mb=2048", "-print_final_stats=1", f"-artifact_prefix={tmp_path}/",
-           str(corpus), str(CORPUS)]
+    cmd = [str(targets["skip_known"]), f"-max_total_time={FUZZ_SECONDS}", "-max_len=1024",
+           "-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1",
+           f"-artifact_prefix={tmp_path}/", str(corpus), str(CORPUS)]
     proc = subprocess.run(cmd, env=ENV, capture_output=True, text=True,
                           timeout=FUZZ_SECONDS + 120)
-    assert proc.returncode == 0, f"fuzzer finding (input base64 at the end):\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, f"finding (its input in base64 at the end):\n{proc.stderr[-6000:]}"
     runs = int(re.search(r"stat::number_of_executed_units:\s*(\d+)", proc.stderr).group(1))
     assert runs > 1000, proc.stderr[-2000:]
