@@ -436,6 +436,39 @@ def test_exp_accuracy_float64():
     assert np.array_equal(out[~fin], ref[~fin])
 
 
+def _log1p_args(dtype, n):
+    rng = np.random.default_rng(3)
+    lo = 745 if dtype is np.float64 else 103
+    return np.concatenate([np.linspace(0, 1, n), rng.random(n // 20) ** 8,
+                           np.exp(-rng.uniform(0, lo, n // 20)),
+                           [0.0, 1.0, 1e-45, 5e-324, 0.41421356, 0.41421357]]).astype(dtype)
+
+
+def test_log1p_accuracy_float32():
+    """log1p(e), 0 <= e <= 1 (the sigmoid forms): measured max 1.18 ulp vs float64 log1p."""
+    e = _log1p_args(np.float32, 100_001 if JITLESS else 2_000_001)
+    out = np.empty_like(e)
+    K._log1p_unit_array(e, out)
+    ref = np.log1p(e.astype(np.float64))
+    assert np.all(out[ref == 0] == 0)
+    assert _ulp_err(out[ref > 0], ref[ref > 0], np.float32).max() < 1.3
+    K._log1p_unit_array(np.array([np.nan], np.float32), out[:1])
+    assert np.isnan(out[0])
+
+
+def test_log1p_accuracy_float64():
+    """Measured max 1.0 ulp vs mpmath."""
+    mpmath = pytest.importorskip("mpmath")
+    e = _log1p_args(np.float64, 20_001)
+    e = e[np.random.default_rng(4).choice(e.size, 3000, replace=False)]
+    out = np.empty_like(e)
+    K._log1p_unit_array(e, out)
+    mpmath.mp.prec = 120
+    exact = np.array([float(mpmath.log1p(mpmath.mpf(float(v)))) for v in e])
+    assert np.all(out[exact == 0] == 0)
+    assert _ulp_err(out[exact > 0], exact[exact > 0], np.float64).max() <= 1.0
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_logsumexp_accuracy_vs_mpmath(dtype):
     """The per-row log (libm) and the float64 sum: logsumexp within 2 ulp of dtype."""
@@ -528,6 +561,34 @@ def test_fork_after_parallel_call():
     assert layer in ("tbb", "workqueue") and ok == "ok"
 
 
+CONCURRENT_SCRIPT = """
+import concurrent.futures as cf, numpy as np
+import fastce._numba as nb
+x = np.random.default_rng(0).standard_normal((1000, 300)).astype(np.float32)
+y = np.zeros(1000, np.int64)
+
+def run(nt):
+    loss, g = np.zeros(1), np.empty_like(x)
+    for _ in range(20):
+        nb.cross_entropy(x, y, None, -100, 0.1, "mean", loss, g, nt)
+    return loss.tobytes() + g.tobytes()
+
+ref = run(1)
+with cf.ThreadPoolExecutor(4) as ex:
+    assert all(r == ref for r in ex.map(run, [2] * 8))
+print("ok")
+"""
+
+
+@pytest.mark.skipif(JITLESS, reason="threads need the compiler")
+def test_concurrent_python_threads():
+    """Python threads calling at once (above the threading threshold): no abort of
+    the (non-thread-safe) workqueue layer, and the serial result bit for bit."""
+    r = subprocess.run([sys.executable, "-c", CONCURRENT_SCRIPT], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.split()[-1] == "ok", r.stderr[-3000:]
+
+
 def test_set_get_num_threads():
     cap = nb.numba.config.NUMBA_NUM_THREADS
     try:
@@ -572,7 +633,7 @@ def test_kernels_run_as_plain_python():
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     r = subprocess.run(
         [sys.executable, "-m", "pytest", __file__, "-q", "-x", "-p", "no:cacheprovider",
-         "-W", "ignore::RuntimeWarning", "-k", "contract or exp_special or row_max",
+         "-W", "ignore::RuntimeWarning", "-k", "contract or exp_special or row_max or log1p",
          "--import-mode=importlib"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

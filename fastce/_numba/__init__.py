@@ -20,6 +20,7 @@ Importing ``fastce`` never imports this module (nor Numba); only
 from __future__ import annotations
 
 import os
+import threading
 
 import numba
 import numpy as np
@@ -31,11 +32,13 @@ from numpy.lib.stride_tricks import as_strided
 # multiprocessing "fork" pool, a test runner) hangs or dies in the next kernel.
 # So, unless the user chose a layer (NUMBA_THREADING_LAYER / ..._PRIORITY):
 #   tbb        if installed: thread-safe, fork-safe, low start-up cost;
-#   workqueue  otherwise: always available and fork-safe. It is not thread-safe
-#              for concurrent launches, but our kernels keep the GIL (no
-#              nogil=True), so two Python threads never launch them at once.
-#              Its start-up is slow (~90 us per parallel region on a 2-vCPU VM):
-#              hence the higher _PAR_MIN_ELEMS below.
+#   workqueue  otherwise: always available and fork-safe. It is NOT thread-safe:
+#              two Python threads launching parallel regions at once abort the
+#              process (Numba releases the GIL around a parallel launch). So at
+#              most one of our calls runs the parallel path at a time (_PAR_LOCK);
+#              a concurrent call takes the serial path instead of waiting, which
+#              gives the same bits. Its start-up is slow (50-90 us per parallel
+#              region on a 2-vCPU VM): hence the higher _PAR_MIN_ELEMS below.
 #   omp        last resort only.
 if (numba.config.THREADING_LAYER == "default"
         and "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ):
@@ -89,12 +92,22 @@ def _threads_for(n_threads, n, c):
     return max(nt, 1)
 
 
+_PAR_LOCK = threading.Lock()  # one parallel launch at a time (see the layer note)
+
+
 def _run(kernel, n_threads, n, c, *args):
     """kernel(*args, par) with Numba's thread count set for this call only."""
     nt = _threads_for(n_threads, n, c)
-    if nt <= 1:
+    if nt <= 1 or not _PAR_LOCK.acquire(blocking=False):
         kernel(*args, False)
         return
+    try:
+        _run_parallel(kernel, nt, args)
+    finally:
+        _PAR_LOCK.release()
+
+
+def _run_parallel(kernel, nt, args):
     prev = numba.get_num_threads()
     numba.set_num_threads(nt)
     # dynamic scheduling, one block (>= 16384 elements) at a time, as the C core: a
