@@ -1,11 +1,11 @@
 """The bad-input matrix: every public function x every kind of bad or unusual input.
 
 Each row of the table below is a documented outcome that the tests assert on
-every ready backend (the ``backend`` parametrization of conftest.py). "= contiguous" means bit-identical to the same call
-on C-contiguous, aligned, writable copies of the arguments; "= reference"
-means equal to ``backend="numpy"`` within ``tolerances.backend`` (NaN where
-the reference has NaN). Every call, failing or not, leaves its input arrays
-byte-for-byte unchanged.
+every ready backend (the ``backend`` parametrization of conftest.py).
+"= contiguous" means bit-identical to the same call on C-contiguous, aligned,
+writable copies of the arguments; "= reference" means equal to
+``backend="numpy"`` within ``tolerances.backend`` (NaN where the reference has
+NaN). Every call, failing or not, leaves its input arrays byte-for-byte unchanged.
 
 ==================================================  ======================  ====================
 input                                               functions               outcome
@@ -80,18 +80,17 @@ FUNCS = SOFTMAX_LIKE + LOSSES
 FLOATS = (np.float16, np.float32, np.float64)
 
 
-# --- helpers ------------------------------------------------------------------------------
+# --- helpers ----------------------------------------------------------------------------------
 
 def make_logits(n=5, c=7, dtype=np.float64, seed=0):
     return (np.random.default_rng(seed).standard_normal((n, c)) * 3).astype(dtype)
 
 
-def make_target(name, x, axis=-1, seed=1):
-    """A valid target of `name` for logits `x` (None for the softmax family)."""
+def make_target(name, x, seed=1):
+    """A valid target of `name` for logits `x`, classes last (None for the softmax family)."""
     rng = np.random.default_rng(seed)
     if name in INDEX_LOSSES:
-        shape = x.shape[:axis % x.ndim] + x.shape[axis % x.ndim + 1:]
-        return rng.integers(0, max(x.shape[axis], 1), size=shape)
+        return rng.integers(0, max(x.shape[-1], 1), size=x.shape[:-1])
     if name in ELEMENTWISE:
         return rng.random(x.shape).astype(x.dtype)
     return None
@@ -149,7 +148,7 @@ def contiguous(a):
     return np.array(a, order="C", copy=True) if isinstance(a, np.ndarray) else a
 
 
-# --- layouts ------------------------------------------------------------------------------
+# --- layouts ----------------------------------------------------------------------------------
 
 def misaligned(a):
     """A copy of `a` at byte offset 1 of a uint8 buffer (unaligned for itemsize > 1)."""
@@ -193,7 +192,7 @@ LAYOUTS = {
 }
 
 
-# --- dtypes, shapes and axes -------------------------------------------------------------------
+# --- dtypes, shapes and axes ------------------------------------------------------------------
 
 BAD_LOGIT_DTYPES = [np.int32, np.int64, np.uint8, np.bool_, np.complex64, np.complex128, object,
                     np.str_]
@@ -358,7 +357,7 @@ def test_one_class(backend, dtype):
         np.testing.assert_array_equal(grad, np.zeros_like(x))
 
 
-# --- target ranges -------------------------------------------------------------------------------
+# --- target ranges ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad", [7, 8, -1, -101, 2**40, -(2**62)], ids=str)
 @pytest.mark.parametrize("name", INDEX_LOSSES)
@@ -387,7 +386,7 @@ def test_ignore_index_values(backend, name, ignore):
     assert_reference(name, got, x, y, ignore_index=ignore)
 
 
-# --- non-finite values ---------------------------------------------------------------------------
+# --- non-finite values ------------------------------------------------------------------------
 
 NONFINITE = {"nan": np.nan, "+inf": np.inf, "-inf": -np.inf}
 
@@ -474,7 +473,7 @@ def test_negative_weights_follow_the_formula(backend, name, options, reduction):
     assert_reference(name, got, x, t, reduction=reduction, **options)
 
 
-# --- memory layouts ---------------------------------------------------------------------------------
+# --- memory layouts ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -530,7 +529,7 @@ def test_class_axis_first(backend, name):
         np.testing.assert_array_equal(g, w.T if g.ndim == 2 else w)
 
 
-# --- out= and grad_out= ------------------------------------------------------------------------------
+# --- out= and grad_out= -----------------------------------------------------------------------
 
 def _out_key(name):
     return "grad_out" if name in LOSSES else "out"
@@ -559,7 +558,8 @@ def _bad_out(case, name, x, t):
             "dtype": np.zeros(shape, dtype=np.float32),
             "int-dtype": np.zeros(shape, dtype=np.int64),
             "overlaps-logits": x if name != "logsumexp" else x[:, 0],
-            "overlaps-logits-view": x[::-1] if name != "logsumexp" else x[::-1, 1]}[case], ValueError
+            "overlaps-logits-view": x[::-1] if name != "logsumexp" else x[::-1, 1],
+            }[case], ValueError
 
 
 # only elementwise losses take a target of the gradient's shape and dtype

@@ -32,7 +32,7 @@ SPIKE = {np.float16: 3e4, np.float32: 1e4, np.float64: 1e4}
 LOSSES = ("cross_entropy", "focal_loss", "binary_cross_entropy", "sigmoid_focal_loss")
 
 
-# --- strategies ------------------------------------------------------------------------------
+# --- strategies -------------------------------------------------------------------------------
 
 @st.composite
 def logits(draw, dtype=None, grid=False):
@@ -103,7 +103,7 @@ def assert_close(got, want, dtype, kind="backend"):
                                np.asarray(want, dtype=np.float64), equal_nan=True, **t)
 
 
-# --- agreement with the reference ------------------------------------------------------------------
+# --- agreement with the reference -------------------------------------------------------------
 
 @SETTINGS
 @given(data=st.data())
@@ -129,7 +129,7 @@ def test_losses_match_reference(backend, data, reduction):
         assert_close(g, w, x.dtype)
 
 
-# --- invariants ---------------------------------------------------------------------------------
+# --- invariants -------------------------------------------------------------------------------
 
 @SETTINGS
 @given(data=st.data(), shift=st.integers(-64, 64))
