@@ -5,8 +5,9 @@ Rows: +-1e4, +-1e30, +inf, -inf, entirely -inf, subnormals, the float16 limits
 ([30, 0, 0]: log p = -1.9e-13), in every dtype that represents them.
 Functions: log_softmax, softmax, logsumexp, cross_entropy, focal_loss (gamma
 0.5 and 2), binary_cross_entropy, sigmoid_focal_loss (gamma 0.5 and 2).
-Per-sample losses (``reduction="none"``) and the gradients of their sum are compared with the truth computed from the input's exact values and
-rounded to the input's dtype: ``tolerances.MPMATH`` in float64,
+Per-sample losses (``reduction="none"``) and the gradients of their sum are
+compared with the truth computed from the input's exact values and rounded to
+the input's dtype: ``tolerances.MPMATH`` in float64,
 ``tolerances.backend(dtype)`` in float32/float16. Gradients are finite wherever
 the true gradient is finite. mpmath costs ~1 s for the whole module (the truths
 are cached; the 100 000-class row has 2 000 distinct values).
