@@ -259,20 +259,20 @@ def implementation(name, case, x, t, n_threads=None):
 
 
 def implementations(case, x, t, names, n_threads=None):
-    """{name: callable} for the implementations in `names` that exist and run `case`, and
-    {name: reason} for those skipped. Each callable has been called once (warm-up, JIT)."""
-    impls, skipped = {}, {}
+    """{name: callable} for the implementations in `names` that exist and run `case`,
+    {name: value of the warm-up call (JIT compilation)} and {name: reason} for those skipped."""
+    impls, values, skipped = {}, {}, {}
     for name in names:
         if not applicable(name, case):
             continue
         try:
             fn = implementation(name, case, x, t, n_threads)
-            fn()
+            values[name] = value_of(fn())
         except Exception as exc:  # a missing peer or a backend that cannot run this case
             skipped[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
             continue
         impls[name] = fn
-    return impls, skipped
+    return impls, values, skipped
 
 
 def value_of(result):
@@ -466,7 +466,7 @@ def save_plot(rows, impl_order, path) -> str:
         return "matplotlib is not installed: no plot written"
     funcs = [f for f in FUNCTIONS if any(r["function"] == f for r in rows)]
     impls = [k for k in impl_order if k != "numpy"]
-    fig, axes = plt.subplots(len(funcs), 1, figsize=(9, 1.9 * len(funcs) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(len(funcs), 1, figsize=(9, 2.2 * len(funcs) + 0.6), squeeze=False)
     for ax, func in zip(axes[:, 0], funcs):
         cases = list(dict.fromkeys(r["case"] for r in rows if r["function"] == func))
         by = {(r["case"], r["impl"]): r.get("vs_numpy") for r in rows}
@@ -477,7 +477,7 @@ def save_plot(rows, impl_order, path) -> str:
         ax.set_yscale("log")
         ax.axhline(1, color="k", lw=0.6)
         ax.set_xticks(range(len(cases)))
-        ax.set_xticklabels([c.split(" ", 1)[1] for c in cases], fontsize=7)
+        ax.set_xticklabels([c.split(" ", 1)[1].replace(" ", "\n") for c in cases], fontsize=6)
         ax.set_title(func, fontsize=9)
         ax.set_ylabel("x numpy", fontsize=8)
         ax.tick_params(axis="y", labelsize=7)
@@ -526,10 +526,10 @@ def run(cases, names, repeats, min_sample, scaling=True, latency=True, bw_bytes=
         for case in cases:
             bar.update(task, description=case.label)
             x, t = make_inputs(case)
-            impls, skipped = implementations(case, x, t, names)
+            impls, values, skipped = implementations(case, x, t, names)
             for k, why in skipped.items():
                 warnings.append(f"{case.label}: {k} skipped ({why})")
-            bad = _check({k: value_of(fn()) for k, fn in impls.items()}, case)
+            bad = _check(values, case)
             for k in bad:
                 warnings.append(f"{case.label}: {k} disagrees with the reference value")
             res = time_round_robin(impls, repeats, min_sample)
@@ -545,14 +545,14 @@ def run(cases, names, repeats, min_sample, scaling=True, latency=True, bw_bytes=
             bar.advance(task)
             if scaling and compiled:
                 scale_rows += _scaling(case, {k: impls[k] for k in compiled if k in impls},
-                                       repeats, min_sample, warnings)
+                                       max(repeats, 7), min_sample, warnings)
                 bar.advance(task)
-            del impls, x, t
+            del impls, values, x, t
         if latency:
             bar.update(task, description="latency cross_entropy 32x10 fwd+grad")
             case = Case("cross_entropy", 32, 10, "float32", "fwd+grad")
             x, t = make_inputs(case)
-            impls, _ = implementations(case, x, t, names)
+            impls = implementations(case, x, t, names)[0]
             res = time_round_robin(impls, max(repeats, 7), min_sample)
             lat_rows = [{"impl": k, "seconds": v[0]} for k, v in res.items()]
             bar.advance(task)
@@ -614,6 +614,9 @@ def _parser():
     p.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     p.add_argument("--plot", metavar="FILE", help="write a PNG of the speed-ups (matplotlib)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--from-json", nargs="+", metavar="FILE",
+                   help="run nothing: merge these saved reports (e.g. runs of different shapes) "
+                        "and report them (table, targets, --json, --plot)")
     return p
 
 
@@ -631,6 +634,8 @@ def main(argv=None) -> int:
         The exit status: 0 (targets missed do not fail the command; they are reported).
     """
     args = _parser().parse_args(argv)
+    if args.from_json:
+        return _report(merge_reports(args.from_json), args)
     shapes = args.shapes or (QUICK_SHAPES if args.quick else SHAPES)
     repeats = args.repeats or (3 if args.quick else 5)
     names = list(args.backends) + list(args.peers)
@@ -642,10 +647,37 @@ def main(argv=None) -> int:
                  scaling=not args.no_scaling, latency=not args.no_latency,
                  bw_bytes=(64 << 20) if args.quick else (256 << 20),
                  progress=not args.no_progress)
-    report["config"] = {"argv": list(sys.argv[1:] if argv is None else argv),
-                        "repeats": repeats, "names": names}
-    order = [k for k in ("numpy", "cython", "numba") + PEERS if k in names
-             and any(r["impl"] == k for r in report["results"])]
+    report["config"] = [{"argv": list(sys.argv[1:] if argv is None else argv),
+                         "repeats": repeats, "names": names}]
+    return _report(report, args)
+
+
+def merge_reports(paths):
+    """One report from saved ones (their results, scaling and latency rows concatenated;
+    a case measured twice keeps its last run); the targets are checked again."""
+    merged = {"results": [], "scaling": [], "latency": [], "warnings": [], "config": []}
+    for path in paths:
+        with open(path) as fh:
+            rep = json.load(fh)
+        cases = {r["case"] for r in rep["results"]}
+        merged["results"] = [r for r in merged["results"] if r["case"] not in cases]
+        merged["scaling"] = [r for r in merged["scaling"] if r["case"] not in cases]
+        for key in ("results", "scaling", "warnings", "config"):
+            merged[key] += rep[key]
+        merged["latency"] = rep["latency"] or merged["latency"]
+        merged["machine"] = rep["machine"]
+        merged["bandwidth_bytes_per_s"] = rep["bandwidth_bytes_per_s"]
+    shapes = list(dict.fromkeys((r["n"], r["c"], r["dtype"]) for r in merged["results"]))
+    merged["results"].sort(key=lambda r: (shapes.index((r["n"], r["c"], r["dtype"])),
+                                          FUNCTIONS.index(r["function"]), MODES.index(r["mode"])))
+    merged["targets"] = check_targets(merged["results"], merged["scaling"], merged["latency"])
+    return merged
+
+
+def _report(report, args):
+    """Print the report (markdown) and write the --json / --plot files."""
+    names = list(dict.fromkeys(r["impl"] for r in report["results"]))
+    order = [k for k in ("numpy", "cython", "numba") + PEERS if k in names]
     m = report["machine"]
     bw = report["bandwidth_bytes_per_s"]
     print(f"# fastce bench — {m['cpu']}, {m['cores']} cores\n")

@@ -81,3 +81,27 @@ def test_main_writes_json_and_table(tmp_path, capsys):
     assert len(report["targets"]) == 12
     table = capsys.readouterr().out
     assert "| cross_entropy | 16x4 | float32 | fwd+grad |" in table and "## Targets" in table
+
+
+def test_merge_reports_keeps_the_last_run_of_a_case(tmp_path):
+    def report(case, seconds, shape=(4, 3)):
+        n, c = shape
+        func = case.split()[0]
+        row = {"case": case, "function": func, "n": n, "c": c, "dtype": "float32",
+               "mode": case.split()[-1], "impl": "cython", "seconds": seconds, "vs_peer": None}
+        return {"results": [row], "scaling": [{"case": case, "ratio_all_vs_1": seconds}],
+                "latency": [], "warnings": [], "config": [{"argv": [case]}], "machine": {},
+                "bandwidth_bytes_per_s": {}}
+    paths = []
+    for i, (case, secs, shape) in enumerate([("focal_loss 8x2 float32 fwd", 1.0, (8, 2)),
+                                             ("cross_entropy 4x3 float32 fwd", 2.0, (4, 3)),
+                                             ("focal_loss 8x2 float32 fwd", 3.0, (8, 2))]):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps(report(case, secs, shape)))
+    merged = _bench.merge_reports(paths)
+    # the rerun of focal_loss replaced the first; shapes in order of appearance, then functions
+    assert [(r["case"], r["seconds"]) for r in merged["results"]] == [
+        ("cross_entropy 4x3 float32 fwd", 2.0), ("focal_loss 8x2 float32 fwd", 3.0)]
+    assert sorted(s["ratio_all_vs_1"] for s in merged["scaling"]) == [2.0, 3.0]
+    threads = next(t for t in merged["targets"] if t["target"].startswith("threads"))
+    assert threads["measured"] == 3.0 and threads["met"] is False
