@@ -28,10 +28,16 @@ Design note (read this first)
   arrays plus a ``has_*`` flag.
 - Numba 0.68 from PyPI has no SVML, so ``np.exp`` in a loop stays a scalar
   libm call (~3.5 ns/element). ``fexp`` is written as plain arithmetic that
-  LLVM vectorises (~0.45 ns/element float32): Cody-Waite reduction, a
-  polynomial, and 2^k assembled from exponent bits. The per-row scalar
-  functions (one log per row, the focal terms) use libm through ``math``, as
-  the C core does.
+  LLVM vectorises (~0.4 ns/element float32): Cody-Waite reduction, a
+  polynomial, and 2^k assembled from exponent bits; ``flog1p_unit`` likewise
+  for the sigmoid forms' log1p(exp(-|x|)) (``math.log1p`` costs ~15-20 ns).
+  The row max is taken over integer keys (a float max reduction does not
+  vectorise without ``nnan``). The per-row scalar functions (one log per row,
+  the focal terms) use libm through ``math``, as the C core does.
+- Elementwise bodies (BCE, sigmoid focal) are too big for LLVM's inliner, and a
+  call per element is ~20x slower: they are inlined by Numba (``_inline``)
+  into strict row loops that store every element (scratch rows for unwanted
+  outputs); the row sum is a separate reduction over the stored losses.
 - Fast-math: ``FASTMATH`` (with ``reassoc``) only on the reduction loops,
   ``FASTMATH_STRICT`` everywhere else; see ``fastmath.py`` for why.
 """
