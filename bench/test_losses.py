@@ -13,7 +13,8 @@ import pytest
 from fastce import _bench
 
 IMPLS = _bench.FASTCE + _bench.PEERS
-PARAMS = [pytest.param(case, name, id=f"{case.function}-{case.shape}-{case.dtype}-{case.mode}-{name}",
+PARAMS = [pytest.param(case, name,
+                       id=f"{case.function}-{case.shape}-{case.dtype}-{case.mode}-{name}",
                        marks=[pytest.mark.big] if case.n * case.c > 10_000_000 else [])
           for case in _bench.make_cases() for name in IMPLS if _bench.applicable(name, case)]
 

@@ -321,8 +321,8 @@ def copy_bandwidth(nbytes: int = 256 << 20, threads: int = 1, repeats: int = 5) 
     split in `threads` slices copied concurrently (NumPy releases the GIL)."""
     src = np.ones(nbytes // 8)
     dst = np.empty_like(src)
-    parts = [(dst[s], src[s]) for s in
-             (slice(i * src.size // threads, (i + 1) * src.size // threads) for i in range(threads))]
+    bounds = [i * src.size // threads for i in range(threads + 1)]
+    parts = [(dst[a:b], src[a:b]) for a, b in zip(bounds, bounds[1:])]
     with ThreadPoolExecutor(threads) as pool:
         def once():
             list(pool.map(lambda p: np.copyto(*p), parts))
@@ -336,7 +336,8 @@ def machine_info() -> dict:
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
-            model = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+            model = next(line.split(":", 1)[1].strip() for line in fh
+                         if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     versions = {"python": platform.python_version(), "numpy": np.__version__,
