@@ -20,6 +20,8 @@
  *
  * Errors: every function validates pointers, sizes, strides, targets and
  * options first and returns a fastce_status; on an error nothing is written.
+ * Sizes and strides must be >= 0 (grad_row_stride too, even with grad NULL)
+ * and every byte offset they imply must fit in ptrdiff_t (FASTCE_ERR_BAD_SIZE).
  * No function aborts, exits, prints or reads/writes out of bounds.
  *
  * Thread safety: all functions are reentrant and may be called concurrently
@@ -76,10 +78,15 @@ typedef enum {
 } fastce_reduction;
 
 /*
- * Options shared by all functions; each function reads the fields it names.
+ * Options shared by all functions; each function uses the fields it names.
  * Initialise with FASTCE_OPTIONS_INIT (or fastce_options_default()) and set
  * the fields you need: new fields are only ever appended, with defaults that
- * keep old behaviour.
+ * keep old behaviour. Every function checks the domain of every scalar field
+ * (reduction, n_threads >= 0, label_smoothing in [0, 1], gamma >= 0, alpha
+ * finite; NaN fails) and that the per-class vectors that are set (class_alpha,
+ * class_weight, pos_weight) are finite, whether it uses them or not
+ * (FASTCE_ERR_BAD_ARGUMENT). The elementwise `weight` is not scanned: a NaN
+ * there propagates to the loss.
  */
 typedef struct fastce_options {
     int reduction;             /* fastce_reduction; default MEAN */
@@ -87,7 +94,7 @@ typedef struct fastce_options {
     int64_t ignore_index;      /* class-index targets equal to it are skipped; default -100 */
     double label_smoothing;    /* cross_entropy, in [0, 1]; default 0 */
     double gamma;              /* focal exponent, >= 0; default 2 */
-    double alpha;              /* focal alpha: < 0 = no alpha factor (default -1);
+    double alpha;              /* focal alpha, finite: < 0 = no alpha factor (default -1);
                                   focal_loss: every class; sigmoid_focal_loss: alpha for
                                   positives, 1 - alpha for negatives (torchvision) */
     const double *class_alpha; /* focal_loss: n_classes per-class alpha (overrides alpha); NULL */
@@ -116,7 +123,7 @@ FASTCE_API int fastce_get_num_threads(void);
  *   softmax[i, c]     = exp(log_softmax[i, c])
  *   logsumexp[i]      = m_i + log(sum_k exp(x[i, k] - m_i));  an all -inf row gives -inf.
  * x: n_rows rows of n_classes elements, rows row_stride apart; out rows out_row_stride
- * apart. opt may be NULL (defaults; only n_threads is read).
+ * apart. opt may be NULL (defaults); only n_threads is used, every field is checked.
  * Returns FASTCE_OK, FASTCE_ERR_NULL_POINTER (x or out NULL while n_rows*n_classes > 0),
  * FASTCE_ERR_BAD_SIZE (negative size/stride, out rows overlapping, n_classes == 0 for
  * logsumexp of n_rows > 0 is allowed and gives -inf), FASTCE_ERR_BAD_ARGUMENT (n_threads < 0).

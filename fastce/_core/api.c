@@ -81,16 +81,31 @@ int fc_resolve_options(const fastce_options *opt, fastce_options *o) {
     return FASTCE_OK;
 }
 
-int fc_check_matrix(const void *p, int64_t n_rows, int64_t n_classes, int64_t row_stride,
-                    int writable) {
-    if (n_rows < 0 || n_classes < 0 || row_stride < 0) return FASTCE_ERR_BAD_SIZE;
+int fc_check_strided(const void *p, int64_t n_rows, int64_t n_classes, int64_t row_stride,
+                     int64_t col_stride, size_t elem_size) {
+    if (n_rows < 0 || n_classes < 0 || row_stride < 0 || col_stride < 0) return FASTCE_ERR_BAD_SIZE;
     if (n_rows == 0 || n_classes == 0) return FASTCE_OK;
     if (!p) return FASTCE_ERR_NULL_POINTER;
-    /* the last element's offset (n_rows - 1) * row_stride + n_classes - 1 must fit,
-       and so must the element count n_rows * n_classes */
-    if (n_rows - 1 > 0 && row_stride > (INT64_MAX - n_classes) / (n_rows - 1)) return FASTCE_ERR_BAD_SIZE;
+    /* The element count must be an int64 (broadcast inputs may exceed the
+       address space), and every byte offset a valid ptrdiff_t: the last
+       element's offset (n_rows - 1) row_stride + (n_classes - 1) col_stride
+       stays below PTRDIFF_MAX / elem_size (for an output, whose rows do not
+       overlap, that bounds its size too). */
+    const int64_t limit = (int64_t)(PTRDIFF_MAX / elem_size);
     if (n_rows > INT64_MAX / n_classes) return FASTCE_ERR_BAD_SIZE;
-    if (writable && n_rows > 1 && row_stride < n_classes) return FASTCE_ERR_BAD_SIZE;
+    if (n_rows > 1 && row_stride > limit / (n_rows - 1)) return FASTCE_ERR_BAD_SIZE;
+    int64_t extent = (n_rows - 1) * row_stride;
+    if (n_classes > 1 && col_stride > (limit - extent) / (n_classes - 1)) return FASTCE_ERR_BAD_SIZE;
+    extent += (n_classes - 1) * col_stride;
+    if (extent >= limit) return FASTCE_ERR_BAD_SIZE;
+    return FASTCE_OK;
+}
+
+int fc_check_matrix(const void *p, int64_t n_rows, int64_t n_classes, int64_t row_stride,
+                    size_t elem_size, int writable) {
+    int st = fc_check_strided(p, n_rows, n_classes, row_stride, 1, elem_size);
+    if (st) return st;
+    if (writable && n_rows > 1 && n_classes > 0 && row_stride < n_classes) return FASTCE_ERR_BAD_SIZE;
     return FASTCE_OK;
 }
 

@@ -67,22 +67,29 @@ static double FC(bce_row)(const FC(loss_ctx) *k, int64_t i) {
     const int64_t c = k->c;
     const fastce_options *o = k->o;
     const T *x = k->x + i * k->rs, *t = k->t + i * k->trs;
-    const double *pw = k->pos_weight; /* never NULL here: ones when absent */
+    const double *pw = o->pos_weight;
     const double *w = o->weight ? o->weight + i * o->weight_row_stride : NULL;
     const int64_t wcs = o->weight_col_stride;
     T *g = k->grad ? k->grad + i * k->grs : NULL;
     double *el = k->elem_loss ? k->elem_loss + i * c : NULL;
     const T sc = (T)k->scale;
     double acc = 0.0;
-    if (!w || wcs == 0) { /* one weight for the whole row */
+    /* four branch-free loops: a weight per row or per element, pos_weight or none */
+    if (!w || wcs == 0) {
         const T wv = w ? (T)w[0] : (T)1;
-#define FC_BCE_SCALAR_W(j, gp) FC(bce_elem)(x[j], t[j], (T)pw[j], wv, gp)
-        FC_ELEMENTWISE_LOOP(FC_BCE_SCALAR_W);
-#undef FC_BCE_SCALAR_W
+#define FC_BCE_ROW_W_PW(j, gp) FC(bce_elem)(x[j], t[j], (T)pw[j], wv, gp)
+#define FC_BCE_ROW_W(j, gp) FC(bce_elem)(x[j], t[j], (T)1, wv, gp)
+        if (pw) FC_ELEMENTWISE_LOOP(FC_BCE_ROW_W_PW);
+        else FC_ELEMENTWISE_LOOP(FC_BCE_ROW_W);
+#undef FC_BCE_ROW_W_PW
+#undef FC_BCE_ROW_W
     } else {
-#define FC_BCE_STRIDED_W(j, gp) FC(bce_elem)(x[j], t[j], (T)pw[j], (T)w[(j) * wcs], gp)
-        FC_ELEMENTWISE_LOOP(FC_BCE_STRIDED_W);
-#undef FC_BCE_STRIDED_W
+#define FC_BCE_ELEM_W_PW(j, gp) FC(bce_elem)(x[j], t[j], (T)pw[j], (T)w[(j) * wcs], gp)
+#define FC_BCE_ELEM_W(j, gp) FC(bce_elem)(x[j], t[j], (T)1, (T)w[(j) * wcs], gp)
+        if (pw) FC_ELEMENTWISE_LOOP(FC_BCE_ELEM_W_PW);
+        else FC_ELEMENTWISE_LOOP(FC_BCE_ELEM_W);
+#undef FC_BCE_ELEM_W_PW
+#undef FC_BCE_ELEM_W
     }
     return acc;
 }
@@ -117,23 +124,18 @@ static int FC(elementwise)(const T *x, int64_t n, int64_t c, int64_t rs, const T
     fastce_options o;
     int st = FC(check_loss_args)(x, n, c, rs, NULL, t, trs, opt, &o, loss, grad, grs);
     if (st) return st;
-    if (o.weight && (st = fc_check_matrix(o.weight, n, 1, o.weight_row_stride, 0))) return st;
-    if (o.weight && (o.weight_col_stride < 0 ||
-                     (c > 1 && o.weight_col_stride > (INT64_MAX - (n > 0 ? (n - 1) * o.weight_row_stride : 0)) / (c - 1))))
-        return FASTCE_ERR_BAD_SIZE;
+    if (o.weight && (st = fc_check_strided(o.weight, n, c, o.weight_row_stride,
+                                           o.weight_col_stride, sizeof(double))))
+        return st;
+    if (n == 0) { /* nothing to read: empty sums (and no per-element losses) */
+        if (o.reduction != FASTCE_REDUCTION_NONE)
+            loss[0] = o.reduction == FASTCE_REDUCTION_MEAN ? NAN : 0.0;
+        return FASTCE_OK;
+    }
     const double count = (double)n * (double)c;
     FC(loss_ctx) k = {x, rs, c, NULL, t, trs, &o, fc_grad_scale(o.reduction, count), 0.0, grad,
-                      grs, o.reduction == FASTCE_REDUCTION_NONE ? loss : NULL, o.pos_weight};
-    double *ones = NULL;
-    if (!k.pos_weight && c > 0) { /* a unit pos_weight keeps the inner loop branch-free */
-        ones = (double *)malloc((size_t)c * sizeof(double));
-        if (!ones) return FASTCE_ERR_ALLOC;
-        for (int64_t j = 0; j < c; j++) ones[j] = 1.0;
-        k.pos_weight = ones;
-    }
-    st = FC(run_rows)(&k, fn, n, count, loss);
-    free(ones);
-    return st;
+                      grs, o.reduction == FASTCE_REDUCTION_NONE ? loss : NULL};
+    return FC(run_rows)(&k, fn, n, count, loss);
 }
 
 int FC(fastce_binary_cross_entropy)(const T *x, int64_t n, int64_t c, int64_t rs, const T *t,

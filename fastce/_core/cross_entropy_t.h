@@ -96,7 +96,7 @@ int FC(fastce_cross_entropy)(const T *x, int64_t n, int64_t c, int64_t rs, const
     if ((st = FC(check_index_targets)(y, n, c, o.ignore_index, o.class_weight, &denominator)))
         return st;
     FC(loss_ctx) k = {x, rs, c, y, NULL, 0, &o, fc_grad_scale(o.reduction, denominator),
-                      0.0, grad, grs, NULL, NULL};
+                      0.0, grad, grs, NULL};
     if (o.label_smoothing > 0.0)
         k.wsum = o.class_weight ? fc_sum_ordered(o.class_weight, c) : (double)c;
     return FC(run_rows)(&k, FC(ce_index_row), n, denominator, loss);
@@ -109,6 +109,6 @@ int FC(fastce_cross_entropy_prob)(const T *x, int64_t n, int64_t c, int64_t rs, 
     int st = FC(check_loss_args)(x, n, c, rs, NULL, t, trs, opt, &o, loss, grad, grs);
     if (st) return st;
     FC(loss_ctx) k = {x, rs, c, NULL, t, trs, &o, fc_grad_scale(o.reduction, (double)n),
-                      0.0, grad, grs, NULL, NULL};
+                      0.0, grad, grs, NULL};
     return FC(run_rows)(&k, FC(ce_prob_row), n, (double)n, loss);
 }

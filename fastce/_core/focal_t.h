@@ -63,7 +63,7 @@ int FC(fastce_focal_loss)(const T *x, int64_t n, int64_t c, int64_t rs, const in
     double count;
     if ((st = FC(check_index_targets)(y, n, c, o.ignore_index, NULL, &count))) return st;
     FC(loss_ctx) k = {x, rs, c, y, NULL, 0, &o, fc_grad_scale(o.reduction, count), 0.0, grad,
-                      grs, NULL, NULL};
+                      grs, NULL};
     return FC(run_rows)(&k, FC(focal_index_row), n, count, loss);
 }
 
@@ -74,6 +74,6 @@ int FC(fastce_focal_loss_prob)(const T *x, int64_t n, int64_t c, int64_t rs, con
     int st = FC(check_loss_args)(x, n, c, rs, NULL, t, trs, opt, &o, loss, grad, grs);
     if (st) return st;
     FC(loss_ctx) k = {x, rs, c, NULL, t, trs, &o, fc_grad_scale(o.reduction, (double)n), 0.0,
-                      grad, grs, NULL, NULL};
+                      grad, grs, NULL};
     return FC(run_rows)(&k, FC(focal_prob_row), n, (double)n, loss);
 }

@@ -29,7 +29,8 @@
 #include "fastce.h"
 
 #include <math.h>   /* exp, log, log1p, expm1, pow, INFINITY */
-#include <stddef.h> /* size_t */
+#include <stddef.h> /* size_t, ptrdiff_t */
+#include <stdint.h> /* PTRDIFF_MAX */
 #include <stdint.h> /* int64_t, INT64_MAX */
 #include <stdlib.h> /* malloc, free */
 
@@ -103,11 +104,14 @@ double fc_sum_ordered(const double *partial, int64_t n);
 /* --- validation ---------------------------------------------------------- */
 /* Copy *opt (or the defaults) into *o and check the common fields. */
 int fc_resolve_options(const fastce_options *opt, fastce_options *o);
-/* A (n_rows, n_classes) array with rows `row_stride` elements apart: sizes and
- * strides non-negative, extent representable, pointer non-NULL if non-empty.
- * `writable` rows must not overlap each other. */
+/* A (n_rows, n_classes) array of elem_size-byte elements, rows `row_stride`
+ * and classes `col_stride` elements apart: sizes and strides non-negative,
+ * every byte offset representable, pointer non-NULL if non-empty. */
+int fc_check_strided(const void *p, int64_t n_rows, int64_t n_classes, int64_t row_stride,
+                     int64_t col_stride, size_t elem_size);
+/* The same with unit class stride; `writable` rows must not overlap each other. */
 int fc_check_matrix(const void *p, int64_t n_rows, int64_t n_classes, int64_t row_stride,
-                    int writable);
+                    size_t elem_size, int writable);
 /* n values all finite (NULL is allowed: absent). */
 int fc_check_finite(const double *v, int64_t n);
 /* Loss output pointer and its length by reduction. */

@@ -17,7 +17,6 @@ typedef struct FC(loss_ctx) {
     T *grad;                 /* gradient rows grs apart, or NULL */
     int64_t grs;
     double *elem_loss;       /* elementwise losses for REDUCTION_NONE, or NULL */
-    const double *pos_weight;/* binary_cross_entropy: n_classes values (ones if absent) */
 } FC(loss_ctx);
 
 typedef double (*FC(row_fn))(const FC(loss_ctx) *k, int64_t i);
@@ -84,13 +83,17 @@ static int FC(check_loss_args)(const T *x, int64_t n, int64_t c, int64_t rs, con
                                int64_t grs) {
     int st = fc_resolve_options(opt, o);
     if (st) return st;
-    if ((st = fc_check_matrix(x, n, c, rs, 0))) return st;
+    if ((st = fc_check_matrix(x, n, c, rs, sizeof(T), 0))) return st;
     if (n > 0 && c == 0) return FASTCE_ERR_BAD_SIZE;
     if (y == NULL && t == NULL && n > 0) return FASTCE_ERR_NULL_POINTER;
-    if (t && (st = fc_check_matrix(t, n, c, trs, 0))) return st;
-    if (trs < 0) return FASTCE_ERR_BAD_SIZE;
-    if (grad && (st = fc_check_matrix(grad, n, c, grs, 1))) return st;
-    if (grs < 0) return FASTCE_ERR_BAD_SIZE;
+    if (y && (st = fc_check_matrix(y, n, 1, 1, sizeof(int64_t), 0))) return st;
+    if (t && (st = fc_check_matrix(t, n, c, trs, sizeof(T), 0))) return st;
+    if (trs < 0 || grs < 0) return FASTCE_ERR_BAD_SIZE;
+    if (grad && (st = fc_check_matrix(grad, n, c, grs, sizeof(T), 1))) return st;
+    /* REDUCTION_NONE writes up to n * c doubles (the elementwise losses) */
+    if (o->reduction == FASTCE_REDUCTION_NONE &&
+        (st = fc_check_matrix(loss, n, c, c, sizeof(double), 1)))
+        return st;
     if ((st = fc_check_loss_out(loss, o->reduction))) return st;
     if ((st = fc_check_finite(o->class_weight, c))) return st;
     if ((st = fc_check_finite(o->class_alpha, c))) return st;

@@ -9,11 +9,12 @@
 #include "internal.h"
 
 static int fc_check_softmax_args(const void *x, int64_t n, int64_t c, int64_t rs, const void *out,
-                                 int64_t ors, const fastce_options *opt, fastce_options *o) {
+                                 int64_t ors, size_t elem, const fastce_options *opt,
+                                 fastce_options *o) {
     int st = fc_resolve_options(opt, o);
     if (st) return st;
-    if ((st = fc_check_matrix(x, n, c, rs, 0))) return st;
-    return fc_check_matrix(out, n, c, ors, 1);
+    if ((st = fc_check_matrix(x, n, c, rs, elem, 0))) return st;
+    return fc_check_matrix(out, n, c, ors, elem, 1);
 }
 
 #include "dtype_f32.h"
