@@ -15,12 +15,16 @@ _RED = ("none", "mean", "sum")
 
 
 def _shifted(x):
-    """Row-wise (x - m, log(sum(exp(x - m)))) in float64, m = the row max (0 where not finite)."""
+    """Row-wise (x - m, log(sum(exp(x - m)))) in float64, m = the row max (0 where not finite).
+
+    log s is log1p(s - 1) with s - 1 = (number of maxima - 1) + (sum of the others):
+    the max terms are exactly 1, so no (1 + tiny) - 1 cancellation when one class dominates."""
     m = np.max(x, axis=1, keepdims=True) if x.shape[1] else np.full((x.shape[0], 1), -np.inf)
     m = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         d = x - m
-        return d, m[:, 0], np.log(np.sum(np.exp(d), axis=1))
+        rest = np.sum(np.where(d == 0, 0.0, np.exp(d)), axis=1)
+        return d, m[:, 0], np.log1p((np.sum(d == 0, axis=1) - 1.0) + rest)
 
 
 def _lse(x):
@@ -102,7 +106,11 @@ def cross_entropy(x, y, weight, ignore_index, label_smoothing, reduction, loss, 
         p = np.exp(lp)
         a = (1.0 - eps) * wy + eps / c * np.sum(w)
         g = a[:, None] * p - eps / c * w[None, :]
-        g[rows, yy] -= (1.0 - eps) * wy
+        # at the target, p_y - 1 = expm1(logp_y): no cancellation as p_y -> 1
+        lpy = lp[rows, yy]
+        with np.errstate(invalid="ignore"):
+            g[rows, yy] = (1.0 - eps) * wy * np.expm1(lpy) + eps / c * (np.sum(w) * p[rows, yy]
+                                                                        - w[yy])
         g[~keep] = 0.0
         _write(grad, scale * g)
 

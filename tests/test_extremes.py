@@ -65,15 +65,12 @@ ROWS = {
     "c100000": ("c100000", (np.float32, np.float64)),
     "dominant-max": ([30.0, 0.0, 0.0], FLOATS),
 }
-#: log p of the dominant class is -log1p(2 exp(-30)) = -1.87e-13; every backend forms it as
-#: -log(1 + s) and loses its relative accuracy (about 1e-3 in float64, 1 - p_t of the focal
-#: loss too). Absolute error ~ eps; reported, expected to fail until log1p(s) is used.
-LOG1P = pytest.mark.xfail(strict=True, reason="log p near 0 formed as -log(1 + s): relative "
-                                              "accuracy lost (needs log1p of the non-max sum)")
+#: "dominant-max": log p of the dominant class is -log1p(2 exp(-30)) = -1.87e-13; every
+#: backend must keep its relative accuracy (log1p of the non-max sum, not log(1 + s)), and so
+#: 1 - p_t of the focal loss too.
 ROW_CASES = [pytest.param(r, d, id=f"{r}-{np.dtype(d).name}") for r, (_, ds) in ROWS.items()
              for d in ds]
-SOFTMAX_ROW_CASES = [pytest.param(*p.values, id=p.id, marks=[LOG1P] if p.id ==
-                                  "dominant-max-float64" else []) for p in ROW_CASES]
+
 
 
 def row_values(row_id, dtype):
@@ -212,7 +209,7 @@ def _f(vals):
 
 # --- the tests ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("row_id, dtype", SOFTMAX_ROW_CASES)
+@pytest.mark.parametrize("row_id, dtype", ROW_CASES)
 def test_softmax_family(backend, row_id, dtype):
     x = row_values(row_id, dtype)
     lse, lp, p = softmax_truth(row_id, dtype)
@@ -222,7 +219,7 @@ def test_softmax_family(backend, row_id, dtype):
 
 
 @pytest.mark.parametrize("gamma", [None, 0.5, 2.0], ids=["cross_entropy", "focal-0.5", "focal-2"])
-@pytest.mark.parametrize("row_id, dtype", SOFTMAX_ROW_CASES)
+@pytest.mark.parametrize("row_id, dtype", ROW_CASES)
 def test_index_losses(backend, row_id, dtype, gamma):
     x1 = row_values(row_id, dtype)
     x = np.repeat(x1, 3, axis=0)

@@ -28,8 +28,8 @@ static double FC(ce_index_row)(const FC(loss_ctx) *k, int64_t i) {
     const double *w = o->class_weight;
     const double eps = o->label_smoothing, wy = w ? w[y] : 1.0;
     const T m = FC(row_max)(x, c);
-    const double s = g ? FC(row_sumexp_store)(x, c, m, g) : FC(row_sumexp)(x, c, m);
-    const double ls = log(s);
+    const double sm1 = g ? FC(row_sumexp_m1_store)(x, c, m, g) : FC(row_sumexp_m1)(x, c, m);
+    const double s = 1.0 + sm1, ls = log1p(sm1);
     const double logp_y = (double)(x[y] - m) - ls;
     double l = (1.0 - eps) * wy * -logp_y;
     if (eps > 0.0) l += eps / (double)c * (k->wsum * ls - FC(row_wshift)(x, c, m, w));
@@ -66,8 +66,8 @@ static double FC(ce_prob_row)(const FC(loss_ctx) *k, int64_t i) {
     const double eps = o->label_smoothing, u = eps / (double)c;
     T *g = k->grad ? k->grad + i * k->grs : NULL;
     const T m = FC(row_max)(x, c);
-    const double s = g ? FC(row_sumexp_store)(x, c, m, g) : FC(row_sumexp)(x, c, m);
-    const double ls = log(s);
+    const double sm1 = g ? FC(row_sumexp_m1_store)(x, c, m, g) : FC(row_sumexp_m1)(x, c, m);
+    const double s = 1.0 + sm1, ls = log1p(sm1);
     double A = 0.0, B = 0.0; /* A = sum w t', B = sum_{w t' != 0} w t' (x - m) */
 #pragma omp simd reduction(+ : A, B)
     for (int64_t j = 0; j < c; j++) {

@@ -11,8 +11,8 @@ static double FC(focal_index_row)(const FC(loss_ctx) *k, int64_t i) {
     }
     const T *x = k->x + i * k->rs;
     const T m = FC(row_max)(x, c);
-    const double s = g ? FC(row_sumexp_store)(x, c, m, g) : FC(row_sumexp)(x, c, m);
-    const double lp = (double)(x[y] - m) - log(s);
+    const double sm1 = g ? FC(row_sumexp_m1_store)(x, c, m, g) : FC(row_sumexp_m1)(x, c, m);
+    const double s = 1.0 + sm1, lp = (double)(x[y] - m) - log1p(sm1);
     const double at = fc_focal_alpha(o, y);
     double q, G;
     const double qg = fc_focal_term(lp, o->gamma, &q, &G);
@@ -30,7 +30,7 @@ static double FC(focal_prob_row)(const FC(loss_ctx) *k, int64_t i) {
     const T *x = k->x + i * k->rs, *t = k->t + i * k->trs;
     T *g = k->grad ? k->grad + i * k->grs : NULL;
     const T m = FC(row_max)(x, c);
-    const double ls = log(FC(row_sumexp)(x, c, m));
+    const double ls = log1p(FC(row_sumexp_m1)(x, c, m));
     double l = 0.0, Gs = 0.0, q, G;
     for (int64_t j = 0; j < c; j++) {
         const double a = fc_focal_alpha(o, j) * (double)t[j];

@@ -5,8 +5,8 @@
  *
  *   row_max(x)              m = max_k x_k   (-inf for an empty row; NaN skipped,
  *                                            it propagates through the exps)
- *   row_sumexp(x, m)        s = sum_k exp(x_k - m)
- *   row_sumexp_store(x,m,e) the same, storing e_k = exp(x_k - m)
+ *   row_sumexp_m1(x, m)     s - 1, s = sum_k exp(x_k - m)  (log s = log1p of it)
+ *   row_sumexp_m1_store(x,m,e) the same, storing e_k = exp(x_k - m)
  *   row_scale(e, c)         e_k *= c
  *   row_log_softmax(x,m,l,o) o_k = (x_k - m) - l
  */
@@ -18,24 +18,46 @@ static T FC(row_max)(const T *FC_RESTRICT x, int64_t n) {
     return m;
 }
 
+/* s - 1, s = sum_k exp(x_k - m), to full relative accuracy. The max
+ * element(s) contribute exactly 1 each, so s - 1 = (number of maxima - 1) +
+ * (sum of the others) can be formed without the cancellation of (1 + tiny) - 1;
+ * then log s = log1p(s - 1) keeps its relative accuracy when one class
+ * dominates (log p_max = -1.87e-13 for logits [30, 0, 0], where log(s) is off
+ * by 1e-3 relative). That form costs a second accumulator, so the fast loop
+ * sums s directly and the exact form is taken only where s - 1 < 2^-10 (below
+ * that, log s would lose more than 2^-42 relative). e: the stored exps of the
+ * row, or NULL to recompute them. NaN for an infinite m. */
+static double FC(row_dominant_m1)(const T *x, int64_t n, T m, const T *e) {
+    double rest = 0.0, eq = 0.0;
+    for (int64_t k = 0; k < n; k++) {
+        if (x[k] == m) eq += 1.0;
+        else rest += (double)(e ? e[k] : FC_EXP(x[k] - m));
+    }
+    return (eq - 1.0) + rest;
+}
+#define FC_DOMINANT_M1 0x1p-10
+
 FC_SIMD_CLONES
-static double FC(row_sumexp)(const T *FC_RESTRICT x, int64_t n, T m) {
+static double FC(row_sumexp_m1)(const T *FC_RESTRICT x, int64_t n, T m) {
+    if (m == FC_T_INF || m == -FC_T_INF) return NAN;
     double s = 0.0;
 #pragma omp simd reduction(+ : s)
     for (int64_t k = 0; k < n; k++) s += (double)FC_EXP(x[k] - m);
-    return s;
+    return s - 1.0 >= FC_DOMINANT_M1 ? s - 1.0 : FC(row_dominant_m1)(x, n, m, NULL);
 }
 
+/* The same, storing e_k = exp(x_k - m). */
 FC_SIMD_CLONES
-static double FC(row_sumexp_store)(const T *FC_RESTRICT x, int64_t n, T m, T *FC_RESTRICT e) {
+static double FC(row_sumexp_m1_store)(const T *FC_RESTRICT x, int64_t n, T m, T *FC_RESTRICT e) {
     double s = 0.0;
 #pragma omp simd reduction(+ : s)
     for (int64_t k = 0; k < n; k++) {
-        T v = FC_EXP(x[k] - m);
+        const T v = FC_EXP(x[k] - m);
         e[k] = v;
         s += (double)v;
     }
-    return s;
+    if (m == FC_T_INF || m == -FC_T_INF) return NAN;
+    return s - 1.0 >= FC_DOMINANT_M1 ? s - 1.0 : FC(row_dominant_m1)(x, n, m, e);
 }
 
 FC_SIMD_CLONES
@@ -57,9 +79,9 @@ static int FC(row_has_nan)(const T *x, int64_t n) {
     return 0;
 }
 
-/* log(sum_k exp(x_k)) in double from its max m and shifted sum s; an all
- * -inf row gives -inf, +inf with no NaN gives +inf (no inf - inf). */
-static double FC(row_lse)(const T *x, int64_t n, T m, double s) {
+/* log(sum_k exp(x_k)) in double from its max m; an all -inf row gives -inf,
+ * +inf with no NaN gives +inf (no inf - inf). */
+static double FC(row_lse)(const T *x, int64_t n, T m) {
     if (m == FC_T_INF || m == -FC_T_INF) return FC(row_has_nan)(x, n) ? NAN : (double)m;
-    return (double)m + log(s);
+    return (double)m + log1p(FC(row_sumexp_m1)(x, n, m));
 }

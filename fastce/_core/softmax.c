@@ -2,7 +2,7 @@
  * softmax.c -- log_softmax, softmax and logsumexp along the rows.
  *
  *   m = max_k x_k,  s = sum_k exp(x_k - m)          (float64 sum)
- *   log_softmax_k = (x_k - m) - log s
+ *   log_softmax_k = (x_k - m) - log s,  log s = log1p(s - 1) (see row_sumexp_m1)
  *   softmax_k     = exp(x_k - m) / s
  *   logsumexp     = m + log s   (all -inf row: -inf, not -inf - -inf = NaN)
  */

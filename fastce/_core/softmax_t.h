@@ -10,8 +10,7 @@ int FC(fastce_log_softmax)(const T *x, int64_t n, int64_t c, int64_t rs, T *out,
     FC_PARALLEL_FOR(i, n, {
         const T *xi = x + i * rs;
         const T m = FC(row_max)(xi, c);
-        const double s = FC(row_sumexp)(xi, c, m);
-        FC(row_log_softmax)(xi, c, m, (T)log(s), out + i * ors);
+        FC(row_log_softmax)(xi, c, m, (T)log1p(FC(row_sumexp_m1)(xi, c, m)), out + i * ors);
     });
     return FASTCE_OK;
 }
@@ -27,7 +26,7 @@ int FC(fastce_softmax)(const T *x, int64_t n, int64_t c, int64_t rs, T *out, int
         const T *xi = x + i * rs;
         T *oi = out + i * ors;
         const T m = FC(row_max)(xi, c);
-        const double s = FC(row_sumexp_store)(xi, c, m, oi);
+        const double s = 1.0 + FC(row_sumexp_m1_store)(xi, c, m, oi);
         FC(row_scale)(oi, c, (T)(1.0 / s));
     });
     return FASTCE_OK;
@@ -49,8 +48,7 @@ int FC(fastce_logsumexp)(const T *x, int64_t n, int64_t c, int64_t rs, T *out,
     const int nt = fc_threads_for(&o, n, c, fc_n_blocks(n, chunk));
     FC_PARALLEL_FOR(i, n, {
         const T *xi = x + i * rs;
-        const T m = FC(row_max)(xi, c);
-        out[i] = (T)FC(row_lse)(xi, c, m, FC(row_sumexp)(xi, c, m));
+        out[i] = (T)FC(row_lse)(xi, c, FC(row_max)(xi, c));
     });
     return FASTCE_OK;
 }

@@ -471,13 +471,37 @@ def _row_has_nan(x):
     return False
 
 
+# log s to full relative accuracy where one class dominates: the max element(s)
+# contribute exactly 1 each, so s - 1 = (number of maxima - 1) + (sum of the
+# others) without the cancellation of (1 + tiny) - 1 (see the core's
+# row_sumexp_m1; the same 2^-10 switch point).
+_DOMINANT_M1 = 2.0 ** -10
+
+
+@_strict
+def _log_s(x, m, s):
+    """log(s), s = sum_k exp(x_k - m) from the fast sum; NaN for an infinite m."""
+    if m == np.inf or m == -np.inf:
+        return np.nan
+    if s - 1.0 >= _DOMINANT_M1:
+        return math.log(s)
+    rest = 0.0
+    eq = 0.0
+    for k in range(x.shape[0]):
+        if x[k] == m:
+            eq += 1.0
+        else:
+            rest += np.float64(fexp(x[k] - m))
+    return math.log1p((eq - 1.0) + rest)
+
+
 @_strict
 def _row_lse(x, m, s):
     """log sum_k exp(x_k) from max m and shifted sum s; an all -inf row gives -inf,
     +inf without NaN gives +inf (no inf - inf)."""
     if m == np.inf or m == -np.inf:
         return np.nan if _row_has_nan(x) else np.float64(m)
-    return np.float64(m) + math.log(s)
+    return np.float64(m) + _log_s(x, m, s)
 
 
 @_reduce
@@ -502,7 +526,7 @@ def _softmax_rows(which, x, rs, c, out, lo, hi):
         m = _row_max(xr)
         if which == 0:
             o = out[i * c:(i + 1) * c]
-            ls = _as(math.log(_row_sumexp(xr, m)), m)
+            ls = _as(_log_s(xr, m, _row_sumexp(xr, m)), m)
             for k in range(c):
                 o[k] = (xr[k] - m) - ls
         elif which == 1:
@@ -536,7 +560,7 @@ def _ce_index_row(x, rs, c, yi, i, w, has_w, eps, wsum, scale, grad, has_g):
         s = _row_sumexp_store(xr, m, g)
     else:
         s = _row_sumexp(xr, m)
-    ls = math.log(s)
+    ls = _log_s(xr, m, s)
     logp_y = np.float64(xr[yi] - m) - ls
     l = (1.0 - eps) * wy * -logp_y
     if eps > 0.0:
@@ -639,7 +663,7 @@ def _ce_prob_block(x, rs, c, t, trs, w, has_w, eps, scale, red, loss, grad, has_
             s = _row_sumexp_store(xr, m, g)
         else:
             s = _row_sumexp(xr, m)
-        ls = math.log(s)
+        ls = _log_s(xr, m, s)
         A, B = _ce_prob_sums(xr, tr, m, w, has_w, eps, u)
         if has_g:
             cp = _as(scale * A / s, m)
@@ -725,7 +749,7 @@ def _focal_index_block(x, rs, c, y, gamma, alpha, ca, has_ca, ignore_index, scal
                 s = _row_sumexp_store(xr, m, g)
             else:
                 s = _row_sumexp(xr, m)
-            lp = np.float64(xr[yi] - m) - math.log(s)
+            lp = np.float64(xr[yi] - m) - _log_s(xr, m, s)
             at = _focal_alpha(alpha, ca, has_ca, yi)
             qg, q, G = _focal_term(lp, gamma)
             if has_g:
@@ -772,7 +796,7 @@ def _focal_prob_block(x, rs, c, t, trs, gamma, alpha, ca, has_ca, scale, red, lo
         xr = x[i * rs:i * rs + c]
         tr = t[i * trs:i * trs + c]
         m = _row_max(xr)
-        ls = math.log(_row_sumexp(xr, m))
+        ls = _log_s(xr, m, _row_sumexp(xr, m))
         l = 0.0
         Gs = 0.0
         for j in range(c):
