@@ -277,11 +277,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rule(&v, !all_finite(e->weight, fits(w_len) ? w_len : 0), 0);
     for (int64_t i = 0; fits(y_len) && y && !null_target && i < y_len && c >= 0; i++)
         rule(&v, y[i] != e->ignore_index && (y[i] < 0 || y[i] >= c), 1);
-#ifdef FUZZ_SKIP_KNOWN
-    /* Known finding, reported: the core checks that element offsets fit in
-     * int64, not byte offsets, so such calls pass its validation. */
-    if (too_big && !v.named) goto done;
-#endif
     rule(&v, too_big, 1);
     if (!v.named) {
         /* the call may succeed: its work, its scratch (O(c)) and every buffer must be small */
@@ -290,12 +285,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (!fits(lens[k])) goto done;
     }
 
-#ifdef FUZZ_SKIP_KNOWN
-    /* Known finding, reported, skipped so that a long run can look for others:
-     * logsumexp with n_classes == 0 forms x + i * row_stride (UB for x == NULL
-     * or a huge stride, both valid for empty rows). Regression inputs: corpus/. */
-    if (fn == LOGSUMEXP && c == 0) goto done;
-#endif
     struct capi_call k = {fn, n, c, rs, trs, ors, null_x ? NULL : x, null_target ? NULL : t,
                           null_target ? NULL : y, null_out || !with_out ? NULL : out,
                           null_loss ? NULL : loss, o};
