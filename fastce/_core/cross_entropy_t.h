@@ -18,12 +18,8 @@ FC_SIMD_CLONES
 static double FC(ce_index_row)(const FC(loss_ctx) *k, int64_t i) {
     const int64_t c = k->c, y = k->y[i];
     const fastce_options *o = k->o;
+    if (FC(skip_ignored_row)(k, i)) return 0.0;
     T *g = k->grad ? k->grad + i * k->grs : NULL;
-    if (y == o->ignore_index) {
-        if (g)
-            for (int64_t j = 0; j < c; j++) g[j] = 0;
-        return 0.0;
-    }
     const T *x = k->x + i * k->rs;
     const double *w = o->class_weight;
     const double eps = o->label_smoothing, wy = w ? w[y] : 1.0;

@@ -3,12 +3,8 @@
 static double FC(focal_index_row)(const FC(loss_ctx) *k, int64_t i) {
     const int64_t c = k->c, y = k->y[i];
     const fastce_options *o = k->o;
+    if (FC(skip_ignored_row)(k, i)) return 0.0;
     T *g = k->grad ? k->grad + i * k->grs : NULL;
-    if (y == o->ignore_index) {
-        if (g)
-            for (int64_t j = 0; j < c; j++) g[j] = 0;
-        return 0.0;
-    }
     const T *x = k->x + i * k->rs;
     const T m = FC(row_max)(x, c);
     const double sm1 = g ? FC(row_sumexp_m1_store)(x, c, m, g) : FC(row_sumexp_m1)(x, c, m);

@@ -60,6 +60,16 @@ static int FC(run_rows)(const FC(loss_ctx) *k, FC(row_fn) fn, int64_t n, double 
     return FASTCE_OK;
 }
 
+/* A row whose class-index target is ignore_index: loss 0, gradient row 0. */
+static inline int FC(skip_ignored_row)(const FC(loss_ctx) *k, int64_t i) {
+    if (k->y[i] != k->o->ignore_index) return 0;
+    if (k->grad) {
+        T *g = k->grad + i * k->grs;
+        for (int64_t j = 0; j < k->c; j++) g[j] = 0;
+    }
+    return 1;
+}
+
 /* Class-index targets: every target is ignore_index or in [0, c); returns
  * the MEAN denominator sum_{i not ignored} w[y_i] (w = NULL: count) in
  * *denominator. Serial, in row order. */
