@@ -25,11 +25,12 @@ except ImportError as _exc:  # pragma: no cover - only in an unbuilt source tree
     if _os.path.exists(_os.path.join(_here, "_core", "api.c")) and not _os.path.exists(
             _os.path.join(_here, "libfastce.so")):
         raise ImportError(
-            "fastce's compiled core is not built: you are importing the fastce source tree "
-            f"({_here}). Install the package first (`pip install .`, or for development "
-            "`pip install -e . --no-build-isolation -Cbuild-dir=build/dev`) and run Python "
-            "from outside the repository (or use `python -P`, or pytest with "
-            f"--import-mode=importlib). Original error: {_exc}") from _exc
+            f"fastce's compiled core is not built in {_here}: this is the fastce source tree. "
+            "If you installed fastce, this folder shadows the installed package: run Python "
+            "from another directory (or `python -P`, or pytest with --import-mode=importlib). "
+            "Otherwise install it first: `pip install .` (for development: `pip install -e . "
+            "--no-build-isolation -Cbuild-dir=build/dev`). "
+            f"Original error: {_exc}") from _exc
     raise
 
 from fastce._api import (binary_cross_entropy, cross_entropy, focal_loss, log_softmax,

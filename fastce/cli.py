@@ -169,11 +169,17 @@ class CsvSource:
         try:
             a = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
         except ValueError:
-            for i, line in enumerate(lines):  # find the row to name it
-                try:
-                    np.loadtxt([line], delimiter=",", dtype=np.float64, ndmin=2)
-                except ValueError as exc:
-                    raise DataError(f"{self.path}: row {first_row + i}: {exc}") from None
+            for i, line in enumerate(lines):  # find the row and the field to name them
+                fields = line.strip().split(",")
+                if len(fields) != self.columns:
+                    raise DataError(f"{self.path}: row {first_row + i} has {len(fields)} "
+                                    f"fields, the file has {self.columns} columns") from None
+                for j, field in enumerate(fields):
+                    try:
+                        float(field)
+                    except ValueError:
+                        raise DataError(f"{self.path}: row {first_row + i}, column {j}: "
+                                        f"{field.strip()!r} is not a number") from None
             raise
         if a.shape[1] != self.columns:
             raise DataError(f"{self.path}: rows have different numbers of columns "
@@ -398,7 +404,7 @@ def _check_options(scorer, x, loss, options, backend, top_k):
         else:
             ax = ax % len(shape)
             probe.update(dummy, np.zeros(shape[:ax] + shape[ax + 1:], np.int64))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ImportError) as exc:  # ImportError: an unavailable backend
         raise UsageError(str(exc)) from None
 
 
@@ -597,6 +603,14 @@ def main(argv=None) -> int:
     if args.command != "score":
         parser.print_help(sys.stderr)
         return 2
+    try:
+        return _run_score(args, score_parser)
+    except BrokenPipeError:  # e.g. `fastce score --json | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _run_score(args, score_parser):
     from rich.console import Console
 
     console = Console(file=sys.stdout)

@@ -181,6 +181,7 @@ def _bad_files(tmp_path, x, y):
     np.save(tmp_path / "y2d.npy", np.zeros((N, 2), np.int64))
     (tmp_path / "junk.npy").write_bytes(b"not an array")
     (tmp_path / "x.csv").write_text("0.5,1\n0.1,oops\n")
+    (tmp_path / "ragged.csv").write_text("0.5,1\n0.1\n")
     (tmp_path / "y.csv").write_text("0\n1\n")
     np.savez(tmp_path / "d.npz", logits=x)
 
@@ -194,7 +195,8 @@ ERRORS = {  # argv (file names relative to tmp_path), exit status, message
     "1d-logits": (["flat_x.npy", "y.npy"], 1, r"flat_x\.npy: logits must be 2-D"),
     "target-shape": (["x.npy", "y2d.npy"], 1, r"y2d\.npy: targets must have shape \(\d+,\)"),
     "not-npy": (["junk.npy", "y.npy"], 1, r"junk\.npy: not a valid \.npy"),
-    "csv-parse": (["x.csv", "y.csv"], 1, r"x\.csv: row 1: "),
+    "csv-parse": (["x.csv", "y.csv"], 1, r"x\.csv: row 1, column 1: 'oops' is not a number"),
+    "csv-ragged": (["ragged.csv", "y.csv"], 1, r"ragged\.csv: row 1 has 1 fields, the file has 2"),
     "npz-key": (["d.npz"], 1, r"d\.npz: no array named 'targets' \(it has: logits\)"),
     "unknown-format": (["x.h5", "y.npy"], 1, r"no such file|unknown format"),
     "no-targets": (["x.npy"], 2, r"TARGETS is required"),
@@ -206,6 +208,17 @@ ERRORS = {  # argv (file names relative to tmp_path), exit status, message
     "bad-chunk": (["x.npy", "y.npy", "--chunk-rows", "0"], 2, r"--chunk-rows must be >= 1"),
     "out-not-npy": (["x.npy", "y.npy", "--out", "l.txt"], 2, r"--out must name a \.npy"),
 }
+
+
+def test_unavailable_backend_is_a_usage_error(tmp_path, capsys, arrays, monkeypatch):
+    from fastce import _backends
+
+    _bad_files(tmp_path, *arrays)
+    monkeypatch.setitem(_backends._failed, "numba", ImportError("No module named 'numba'"))
+    monkeypatch.delitem(_backends._loaded, "numba", raising=False)
+    argv = ["score", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--backend", "numba"]
+    assert cli.main(argv) == 2
+    assert "backend 'numba' is unavailable" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("case", ERRORS)
