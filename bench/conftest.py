@@ -5,7 +5,7 @@ import pytest
 def pytest_addoption(parser):
     parser.addoption("--bench-shapes", choices=("quick", "default", "full"), default="default",
                      help="quick: 32x10 and 4096x1000 float32; default: all but 2048x32000 "
-                          "(a few minutes on 2 cores); full: the five shapes of the issue")
+                          "(a few minutes on 2 cores); full: the five default shapes of fastce bench")
 
 
 def pytest_collection_modifyitems(config, items):

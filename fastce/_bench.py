@@ -50,7 +50,7 @@ ELEMENTWISE = ("binary_cross_entropy", "sigmoid_focal_loss")
 MODES = ("fwd", "fwd+grad")
 FASTCE = ("cython", "numba", "numpy")
 PEERS = ("torch", "jax", "sklearn")
-# (rows, classes, dtype): the shapes of the issue; --quick keeps the first two
+# (rows, classes, dtype): the default shapes; --quick keeps the first two
 SHAPES = ((32, 10, "float32"), (4096, 1000, "float32"), (65536, 128, "float32"),
           (2048, 32000, "float32"), (4096, 1000, "float64"))
 QUICK_SHAPES = SHAPES[:2]
@@ -603,7 +603,8 @@ def _parser():
                    help="small shapes (32x10, 4096x1000 float32), fewer repeats (< 1 minute)")
     p.add_argument("--functions", nargs="+", choices=FUNCTIONS, default=list(FUNCTIONS))
     p.add_argument("--shapes", nargs="+", type=parse_shape, metavar="NxC[:DTYPE]",
-                   help="shapes to run (default: the five of the issue; --quick: two)")
+                   help="shapes to run (default: 32x10 4096x1000 65536x128 2048x32000 float32 and "
+                        "4096x1000:float64; --quick: the first two)")
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--backends", nargs="+", choices=FASTCE, default=list(FASTCE),
                    help="fastce backends (numpy is the baseline of the speed-ups)")
