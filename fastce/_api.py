@@ -25,10 +25,11 @@ def _rows_to_array(rows, shape, ax, out, dtype):
         res = rows.reshape(shape)
     else:
         res = np.moveaxis(rows.reshape(_moved_shape(shape, ax)), -1, ax)
-    if out is not None:
-        out[...] = res
-        return out
-    return res.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # float16 results beyond 65504 are inf, as documented
+        if out is not None:
+            out[...] = res
+            return out
+        return res.astype(dtype, copy=False)
 
 
 def _rows_buffer(out, shape, ax, cdtype, n, c):
@@ -146,11 +147,12 @@ class _Loss:
 
     def result(self, none_shape):
         dtype = self.a.dtype
-        if self.reduction == "none":
+        if dtype == np.float16:
+            with np.errstate(over="ignore"):  # a float16 loss beyond 65504 is inf
+                loss = (self.loss.reshape(none_shape).astype(dtype) if self.reduction == "none"
+                        else dtype.type(self.loss[0]))
+        elif self.reduction == "none":
             loss = self.loss.reshape(none_shape).astype(dtype)
-        elif dtype == np.float16:
-            with np.errstate(over="ignore"):  # a float16 'sum' beyond 65504 is inf
-                loss = dtype.type(self.loss[0])
         else:
             loss = dtype.type(self.loss[0])
         if not self.return_grad:

@@ -13,6 +13,10 @@ import numpy as np
 
 _RED = ("none", "mean", "sum")
 
+#: NaN and inf inputs propagate as IEEE prescribes (documented); NumPy's warnings about
+#: them would only be noise for the caller.
+_ieee = np.errstate(invalid="ignore", over="ignore", divide="ignore")
+
 
 def _shifted(x):
     """Row-wise (x - m, log(sum(exp(x - m)))) in float64, m = the row max (0 where not finite).
@@ -72,21 +76,25 @@ def _write(dst, value):
 
 # --- softmax family -------------------------------------------------------------
 
+@_ieee
 def log_softmax(x, out, n_threads):
     _write(out, _log_softmax(x))
 
 
+@_ieee
 def softmax(x, out, n_threads):
     with np.errstate(invalid="ignore"):
         _write(out, np.exp(_log_softmax(x)))
 
 
+@_ieee
 def logsumexp(x, out, n_threads):
     _write(out, _lse(np.asarray(x, dtype=np.float64)))
 
 
 # --- cross-entropy ------------------------------------------------------------------
 
+@_ieee
 def cross_entropy(x, y, weight, ignore_index, label_smoothing, reduction, loss, grad, n_threads):
     n, c = x.shape
     lp = _log_softmax(x)
@@ -115,6 +123,7 @@ def cross_entropy(x, y, weight, ignore_index, label_smoothing, reduction, loss, 
         _write(grad, scale * g)
 
 
+@_ieee
 def cross_entropy_prob(x, t, weight, label_smoothing, reduction, loss, grad, n_threads):
     n, c = x.shape
     lp = _log_softmax(x)
@@ -147,6 +156,7 @@ def _alpha_vector(alpha, class_alpha, c):
     return np.full(c, alpha if alpha >= 0 else 1.0)
 
 
+@_ieee
 def focal_loss(x, y, gamma, alpha, class_alpha, ignore_index, reduction, loss, grad, n_threads):
     n, c = x.shape
     lp = _log_softmax(x)
@@ -166,6 +176,7 @@ def focal_loss(x, y, gamma, alpha, class_alpha, ignore_index, reduction, loss, g
         _write(grad, scale * g)
 
 
+@_ieee
 def focal_loss_prob(x, t, gamma, alpha, class_alpha, reduction, loss, grad, n_threads):
     n, c = x.shape
     lp = _log_softmax(x)
@@ -190,6 +201,7 @@ def _sigmoid_parts(x):
     return sp, spn, np.exp(-spn), np.exp(-sp)
 
 
+@_ieee
 def binary_cross_entropy(x, t, weight, pos_weight, reduction, loss, grad, n_threads):
     n, c = x.shape
     t = np.asarray(t, dtype=np.float64)
@@ -202,6 +214,7 @@ def binary_cross_entropy(x, t, weight, pos_weight, reduction, loss, grad, n_thre
         _write(grad, scale * w * ((1.0 - t) * sig - pwt * sign))
 
 
+@_ieee
 def sigmoid_focal_loss(x, t, gamma, alpha, reduction, loss, grad, n_threads):
     n, c = x.shape
     t = np.asarray(t, dtype=np.float64)
