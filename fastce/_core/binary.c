@@ -3,7 +3,8 @@
  * cross-entropy with logits (torch BCEWithLogitsLoss) and the sigmoid focal
  * loss (torchvision.ops.sigmoid_focal_loss).
  *
- * With e = exp(-|x|) (never overflows), L = log1p(e):
+ * With e = exp(-|x|) (never overflows), L = log1p(e) (in float32 by the core's
+ * polynomial for [0, 1], fc_log1p_unit_f32):
  *   softplus(x) = max(x, 0) + L,   softplus(-x) = max(-x, 0) + L
  *   sigmoid(x)  = 1/(1+e) for x >= 0, e/(1+e) otherwise; sigmoid(-x) the other one
  * BCE, pos_weight pw, weight w:
