@@ -258,29 +258,13 @@ def binary_cross_entropy(logits, target, *, weight=None, pos_weight=None, reduct
     term and broadcasts along the last axis. "mean" averages over all elements.
     """
     L, shape0, t2 = _elementwise(logits, target, reduction, return_grad, grad_out, backend)
-    w = None
+    w = pw = None
     if weight is not None:
-        wa = v._array(weight, "weight")
-        if wa.dtype.kind not in "fiu":
-            raise TypeError(f"weight must be a real array, got dtype {wa.dtype}")
-        try:
-            wb = np.broadcast_to(np.ascontiguousarray(wa, dtype=np.float64), L.a.shape)
-        except ValueError:
-            raise ValueError(f"weight of shape {wa.shape} cannot be broadcast to the logits' "
-                             f"shape {shape0}") from None
-        v.check_finite(wa, "weight")
-        w = wb.reshape(L.n, L.c)
-    pw = None
+        w = v.broadcast_real(weight, "weight", L.a.shape,
+                             f"to the logits' shape {shape0}").reshape(L.n, L.c)
     if pos_weight is not None:
-        pa = v._array(pos_weight, "pos_weight")
-        if pa.dtype.kind not in "fiu":
-            raise TypeError(f"pos_weight must be a real array, got dtype {pa.dtype}")
-        try:
-            pw = np.ascontiguousarray(np.broadcast_to(pa, (L.c,)), dtype=np.float64)
-        except ValueError:
-            raise ValueError(f"pos_weight of shape {pa.shape} cannot be broadcast along the "
-                             f"last axis of length {L.c}") from None
-        v.check_finite(pa, "pos_weight")
+        pw = np.ascontiguousarray(v.broadcast_real(pos_weight, "pos_weight", (L.c,),
+                                                   f"along the last axis of length {L.c}"))
     L.run("binary_cross_entropy", L.x2, t2, w, pw)
     return L.result(shape0)
 

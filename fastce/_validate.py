@@ -143,6 +143,20 @@ def class_vector(value, name, c):
     return a
 
 
+def broadcast_real(value, name, shape, where):
+    """A finite real array broadcast (a view, no copy) to `shape` as float64; `where`
+    completes the error message ("cannot be broadcast <where>")."""
+    a = _array(value, name)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be a real array, got dtype {a.dtype}")
+    try:
+        b = np.broadcast_to(np.ascontiguousarray(a, dtype=np.float64), shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {a.shape} cannot be broadcast {where}") from None
+    check_finite(a, name)
+    return b
+
+
 def index_target(value, logits_shape, ax, c, ignore_index, check_range=True):
     """Class-index targets -> int64 1-D in the rows order of as_rows.
 
