@@ -35,6 +35,7 @@ pytest.importorskip("numba")
 nb = pytest.importorskip("fastce._numba")
 cy = pytest.importorskip("fastce._cython._core")
 from fastce._numba import kernels as K  # noqa: E402
+from tolerances import LOG1P_UNIT_F32_ULPS  # noqa: E402
 
 JITLESS = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -445,13 +446,14 @@ def _log1p_args(dtype, n):
 
 
 def test_log1p_accuracy_float32():
-    """log1p(e), 0 <= e <= 1 (the sigmoid forms): measured max 1.18 ulp vs float64 log1p."""
+    """log1p(e), 0 <= e <= 1 (the sigmoid forms): the C core's float32 series, measured max
+    2.8 ulp vs float64 log1p."""
     e = _log1p_args(np.float32, 100_001 if JITLESS else 2_000_001)
     out = np.empty_like(e)
     K._log1p_unit_array(e, out)
     ref = np.log1p(e.astype(np.float64))
     assert np.all(out[ref == 0] == 0)
-    assert _ulp_err(out[ref > 0], ref[ref > 0], np.float32).max() < 1.3
+    assert _ulp_err(out[ref > 0], ref[ref > 0], np.float32).max() <= LOG1P_UNIT_F32_ULPS
     K._log1p_unit_array(np.array([np.nan], np.float32), out[:1])
     assert np.isnan(out[0])
 
