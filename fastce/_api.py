@@ -147,14 +147,9 @@ class _Loss:
 
     def result(self, none_shape):
         dtype = self.a.dtype
-        if dtype == np.float16:
-            with np.errstate(over="ignore"):  # a float16 loss beyond 65504 is inf
-                loss = (self.loss.reshape(none_shape).astype(dtype) if self.reduction == "none"
-                        else dtype.type(self.loss[0]))
-        elif self.reduction == "none":
-            loss = self.loss.reshape(none_shape).astype(dtype)
-        else:
-            loss = dtype.type(self.loss[0])
+        with np.errstate(over="ignore"):  # a loss beyond the dtype's range is inf, as documented
+            loss = (self.loss.reshape(none_shape).astype(dtype) if self.reduction == "none"
+                    else dtype.type(self.loss[0]))
         if not self.return_grad:
             return loss
         if self.direct:

@@ -137,6 +137,27 @@ class MemorySource:
             yield self.array[r:r + rows]
 
 
+class _text:
+    """open(path) for reading UTF-8 text; a decoding error is a DataError naming the file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        self.f = open(self.path, encoding="utf-8")
+        return self
+
+    def __iter__(self):
+        try:
+            yield from self.f
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{self.path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} "
+                            f"at offset {exc.start} of a read block)") from None
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
 class CsvSource:
     """Rows of a comma-separated text file, parsed a chunk of lines at a time.
 
@@ -149,14 +170,14 @@ class CsvSource:
         self.header = False
         self.rows = 0
         ncols = None
-        with open(path) as f:
+        with _text(path) as f:
             for line in f:
                 if not line.strip():
                     continue
                 if ncols is None:
                     ncols = line.count(",") + 1
                     try:
-                        float(line.split(",")[0])
+                        float(line.split(",")[0].strip().strip('"'))
                     except ValueError:
                         self.header = True
                         continue
@@ -193,7 +214,7 @@ class CsvSource:
         return a[:, 0] if self.columns == 1 else a
 
     def chunks(self, rows):
-        with open(self.path) as f:
+        with _text(self.path) as f:
             lines, done, header = [], 0, self.header
             for line in f:
                 if not line.strip():
@@ -559,8 +580,6 @@ def _score_command(args, console):
         raise UsageError(f"--chunk-rows must be >= 1, got {args.chunk_rows}")
     if args.top_k < 0:
         raise UsageError(f"--top-k must be >= 0, got {args.top_k}")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be >= 1, got {args.threads}")
     if args.targets is not None and args.logits is None:
         raise UsageError("TARGETS given without LOGITS")
     if args.logits is None and args.loss is None:
@@ -616,6 +635,8 @@ def _run_score(args, score_parser):
     console = Console(file=sys.stdout)
     try:
         if args.threads is not None:
+            if args.threads < 1:
+                raise UsageError(f"--threads must be >= 1, got {args.threads}")
             fastce.set_num_threads(args.threads)
         return _score_command(args, console)
     except UsageError as exc:

@@ -182,6 +182,7 @@ def _bad_files(tmp_path, x, y):
     (tmp_path / "junk.npy").write_bytes(b"not an array")
     (tmp_path / "x.csv").write_text("0.5,1\n0.1,oops\n")
     (tmp_path / "ragged.csv").write_text("0.5,1\n0.1\n")
+    (tmp_path / "latin1.csv").write_bytes(b"\xff\xfe1,2\n")
     (tmp_path / "y.csv").write_text("0\n1\n")
     np.savez(tmp_path / "d.npz", logits=x)
 
@@ -196,6 +197,8 @@ ERRORS = {  # argv (file names relative to tmp_path), exit status, message
     "target-shape": (["x.npy", "y2d.npy"], 1, r"y2d\.npy: targets must have shape \(\d+,\)"),
     "not-npy": (["junk.npy", "y.npy"], 1, r"junk\.npy: not a valid \.npy"),
     "csv-parse": (["x.csv", "y.csv"], 1, r"x\.csv: row 1, column 1: 'oops' is not a number"),
+    "csv-not-utf8": (["latin1.csv", "y.csv"], 1, r"latin1\.csv: not UTF-8 text"),
+    "negative-threads": (["x.npy", "y.npy", "--threads", "-1"], 2, r"--threads must be >= 1"),
     "csv-ragged": (["ragged.csv", "y.csv"], 1, r"ragged\.csv: row 1 has 1 fields, the file has 2"),
     "npz-key": (["d.npz"], 1, r"d\.npz: no array named 'targets' \(it has: logits\)"),
     "unknown-format": (["x.h5", "y.npy"], 1, r"no such file|unknown format"),

@@ -47,3 +47,12 @@ def test_sigmoid_focal_gamma0_is_bce_float32():
     x64, t64 = SWEEP.astype(np.float64), t[0].astype(np.float64)
     want = t64 * np.logaddexp(0.0, -x64) + (1 - t64) * np.logaddexp(0.0, x64)
     assert _ulps(got[0], want).max() <= SIGMOID_F32_ULPS
+
+
+def test_target_logit_difference_taken_in_float64(backend):
+    """x_y - max for float32 logits 6e38 apart overflows in float32; the per-row scalars are
+    float64, so a loss that fits in float32 (focal, alpha 0.25: 0.25 * 6e38) comes out."""
+    x = np.array([[3e38, -3e38]], np.float32)
+    got = fastce.focal_loss(x, np.array([1]), gamma=0.0, alpha=0.25, backend=backend)
+    np.testing.assert_allclose(got, np.float32(1.5e38), rtol=1e-6)
+    assert np.isinf(fastce.cross_entropy(x, np.array([1]), backend=backend))  # 6e38: inf

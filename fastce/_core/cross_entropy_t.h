@@ -6,10 +6,10 @@ static double FC(row_wshift)(const T *FC_RESTRICT x, int64_t n, T m, const doubl
     double s = 0.0;
     if (w) {
 #pragma omp simd reduction(+ : s)
-        for (int64_t k = 0; k < n; k++) s += w[k] != 0.0 ? w[k] * (double)(x[k] - m) : 0.0;
+        for (int64_t k = 0; k < n; k++) s += w[k] != 0.0 ? w[k] * ((double)x[k] - (double)m) : 0.0;
     } else {
 #pragma omp simd reduction(+ : s)
-        for (int64_t k = 0; k < n; k++) s += (double)(x[k] - m);
+        for (int64_t k = 0; k < n; k++) s += ((double)x[k] - (double)m);
     }
     return s;
 }
@@ -26,7 +26,7 @@ static double FC(ce_index_row)(const FC(loss_ctx) *k, int64_t i) {
     const T m = FC(row_max)(x, c);
     const double sm1 = g ? FC(row_sumexp_m1_store)(x, c, m, g) : FC(row_sumexp_m1)(x, c, m);
     const double s = 1.0 + sm1, ls = log1p(sm1);
-    const double logp_y = (double)(x[y] - m) - ls;
+    const double logp_y = ((double)x[y] - (double)m) - ls;
     double l = (1.0 - eps) * wy * -logp_y;
     if (eps > 0.0) l += eps / (double)c * (k->wsum * ls - FC(row_wshift)(x, c, m, w));
     if (g) {
@@ -70,7 +70,7 @@ static double FC(ce_prob_row)(const FC(loss_ctx) *k, int64_t i) {
         double a = (1.0 - eps) * (double)t[j] + u;
         if (w) a *= w[j];
         A += a;
-        B += a != 0.0 ? a * (double)(x[j] - m) : 0.0;
+        B += a != 0.0 ? a * ((double)x[j] - (double)m) : 0.0;
     }
     if (g) {
         const T cp = (T)(k->scale * A / s);

@@ -8,7 +8,7 @@ static double FC(focal_index_row)(const FC(loss_ctx) *k, int64_t i) {
     const T *x = k->x + i * k->rs;
     const T m = FC(row_max)(x, c);
     const double sm1 = g ? FC(row_sumexp_m1_store)(x, c, m, g) : FC(row_sumexp_m1)(x, c, m);
-    const double s = 1.0 + sm1, lp = (double)(x[y] - m) - log1p(sm1);
+    const double s = 1.0 + sm1, lp = ((double)x[y] - (double)m) - log1p(sm1);
     const double at = fc_focal_alpha(o, y);
     double q, G;
     const double qg = fc_focal_term(lp, o->gamma, &q, &G);
@@ -31,14 +31,14 @@ static double FC(focal_prob_row)(const FC(loss_ctx) *k, int64_t i) {
     for (int64_t j = 0; j < c; j++) {
         const double a = fc_focal_alpha(o, j) * (double)t[j];
         if (a == 0.0) continue; /* 0 log 0 := 0 */
-        const double lp = (double)(x[j] - m) - ls;
+        const double lp = ((double)x[j] - (double)m) - ls;
         l += a * fc_focal_term(lp, o->gamma, &q, &G) * (0.0 - lp);
         Gs += a * G;
     }
     if (g) {
         for (int64_t j = 0; j < c; j++) {
             const double a = fc_focal_alpha(o, j) * (double)t[j];
-            const double lp = (double)(x[j] - m) - ls;
+            const double lp = ((double)x[j] - (double)m) - ls;
             if (a == 0.0) {
                 g[j] = (T)(k->scale * exp(lp) * Gs);
                 continue;

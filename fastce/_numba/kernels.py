@@ -507,10 +507,10 @@ def _row_wshift(x, m, w, has_w):
     s = 0.0
     if has_w:
         for k in range(x.shape[0]):
-            s += w[k] * np.float64(x[k] - m) if w[k] != 0.0 else 0.0
+            s += w[k] * (np.float64(x[k]) - np.float64(m)) if w[k] != 0.0 else 0.0
     else:
         for k in range(x.shape[0]):
-            s += np.float64(x[k] - m)
+            s += (np.float64(x[k]) - np.float64(m))
     return s
 
 
@@ -558,7 +558,7 @@ def _ce_index_row(x, rs, c, yi, i, w, has_w, eps, wsum, scale, grad, has_g):
     else:
         s = _row_sumexp(xr, m)
     ls = _log_s(xr, m, s)
-    logp_y = np.float64(xr[yi] - m) - ls
+    logp_y = (np.float64(xr[yi]) - np.float64(m)) - ls
     l = (1.0 - eps) * wy * -logp_y
     if eps > 0.0:
         l += eps / c * (wsum * ls - _row_wshift(xr, m, w, has_w))
@@ -643,7 +643,7 @@ def _ce_prob_sums(xr, tr, m, w, has_w, eps, u):
         if has_w:
             a *= w[j]
         A += a
-        B += a * np.float64(xr[j] - m) if a != 0.0 else 0.0
+        B += a * (np.float64(xr[j]) - np.float64(m)) if a != 0.0 else 0.0
     return A, B
 
 
@@ -746,7 +746,7 @@ def _focal_index_block(x, rs, c, y, gamma, alpha, ca, has_ca, ignore_index, scal
                 s = _row_sumexp_store(xr, m, g)
             else:
                 s = _row_sumexp(xr, m)
-            lp = np.float64(xr[yi] - m) - _log_s(xr, m, s)
+            lp = (np.float64(xr[yi]) - np.float64(m)) - _log_s(xr, m, s)
             at = _focal_alpha(alpha, ca, has_ca, yi)
             qg, q, G = _focal_term(lp, gamma)
             if has_g:
@@ -800,7 +800,7 @@ def _focal_prob_block(x, rs, c, t, trs, gamma, alpha, ca, has_ca, scale, red, lo
             a = _focal_alpha(alpha, ca, has_ca, j) * np.float64(tr[j])
             if a == 0.0:  # 0 log 0 := 0
                 continue
-            lp = np.float64(xr[j] - m) - ls
+            lp = (np.float64(xr[j]) - np.float64(m)) - ls
             qg, q, G = _focal_term(lp, gamma)
             l += a * qg * (0.0 - lp)
             Gs += a * G
@@ -808,7 +808,7 @@ def _focal_prob_block(x, rs, c, t, trs, gamma, alpha, ca, has_ca, scale, red, lo
             g = grad[i * c:(i + 1) * c]
             for j in range(c):
                 a = _focal_alpha(alpha, ca, has_ca, j) * np.float64(tr[j])
-                lp = np.float64(xr[j] - m) - ls
+                lp = (np.float64(xr[j]) - np.float64(m)) - ls
                 if a == 0.0:
                     g[j] = _as(scale * math.exp(lp) * Gs, m)
                     continue
