@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-_RED = ("none", "mean", "sum")
-
 #: NaN and inf inputs propagate as IEEE prescribes (documented); NumPy's warnings about
 #: them would only be noise for the caller.
 _ieee = np.errstate(invalid="ignore", over="ignore", divide="ignore")

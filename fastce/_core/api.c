@@ -116,7 +116,3 @@ int fc_check_finite(const double *v, int64_t n) {
     return FASTCE_OK;
 }
 
-int fc_check_loss_out(const double *loss, int reduction) {
-    (void)reduction;
-    return loss ? FASTCE_OK : FASTCE_ERR_NULL_POINTER;
-}

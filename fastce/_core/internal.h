@@ -114,8 +114,6 @@ int fc_check_matrix(const void *p, int64_t n_rows, int64_t n_classes, int64_t ro
                     size_t elem_size, int writable);
 /* n values all finite (NULL is allowed: absent). */
 int fc_check_finite(const double *v, int64_t n);
-/* Loss output pointer and its length by reduction. */
-int fc_check_loss_out(const double *loss, int reduction);
 
 /* Gradient scale of a reduction: 1 / denominator for MEAN (0 if the
  * denominator is 0, so that an empty mean has a zero gradient), else 1. */

@@ -104,7 +104,7 @@ static int FC(check_loss_args)(const T *x, int64_t n, int64_t c, int64_t rs, con
     if (o->reduction == FASTCE_REDUCTION_NONE &&
         (st = fc_check_matrix(loss, n, c, c, sizeof(double), 1)))
         return st;
-    if ((st = fc_check_loss_out(loss, o->reduction))) return st;
+    if (!loss) return FASTCE_ERR_NULL_POINTER;
     if ((st = fc_check_finite(o->class_weight, c))) return st;
     if ((st = fc_check_finite(o->class_alpha, c))) return st;
     if ((st = fc_check_finite(o->pos_weight, c))) return st;
