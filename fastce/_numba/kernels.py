@@ -236,20 +236,29 @@ def _exp_f64(x):
     return y if x == x else x
 
 
-def fexp(x):
-    """exp(x) for a float32 or float64 scalar, in that precision (vectorisable)."""
-    if isinstance(x, np.float32):
-        return _exp_f32(x)
-    return _exp_f64(np.float64(x))
+def _by_dtype(name, doc, impl32, impl64):
+    """A scalar function of float32 or float64 that runs `impl32` or `impl64` by the
+    argument's dtype: plain Python (NUMBA_DISABLE_JIT) and, through @overload, inside
+    compiled kernels."""
+    def f(x):
+        return impl32(x) if isinstance(x, np.float32) else impl64(np.float64(x))
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+
+    @overload(f)
+    def _f_ov(x):
+        if x == types.float32:
+            return lambda x: impl32(x)
+        if x == types.float64:
+            return lambda x: impl64(x)
+        return None
+
+    return f
 
 
-@overload(fexp)
-def _fexp_ov(x):
-    if x == types.float32:
-        return lambda x: _exp_f32(x)
-    if x == types.float64:
-        return lambda x: _exp_f64(x)
-    return None
+fexp = _by_dtype("fexp", "exp(x) for a float32 or float64 scalar, in that precision "
+                 "(vectorisable).", _exp_f32, _exp_f64)
 
 
 # --- vectorisable log1p on [0, 1] (the sigmoid forms' log1p(exp(-|x|))) ---------------
@@ -312,20 +321,8 @@ def _log1p_unit_f64(e):
     return kf * _L_LN2_HI + (lm + (kf * _L_LN2_LO + c))
 
 
-def flog1p_unit(e):
-    """log1p(e) for 0 <= e <= 1 (or NaN), float32 or float64, vectorisable."""
-    if isinstance(e, np.float32):
-        return _log1p_unit_f32(e)
-    return _log1p_unit_f64(np.float64(e))
-
-
-@overload(flog1p_unit)
-def _flog1p_unit_ov(e):
-    if e == types.float32:
-        return lambda e: _log1p_unit_f32(e)
-    if e == types.float64:
-        return lambda e: _log1p_unit_f64(e)
-    return None
+flog1p_unit = _by_dtype("flog1p_unit", "log1p(e) for 0 <= e <= 1 (or NaN), float32 or "
+                        "float64, vectorisable.", _log1p_unit_f32, _log1p_unit_f64)
 
 
 @_reduce
